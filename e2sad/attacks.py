@@ -1,0 +1,166 @@
+"""White-box attacks under the l-infinity threat model, in [0, 1] pixel space.
+
+Every attack has one signature::
+
+    attack(model, x, y, *, eps, ...) -> x_adv
+
+``x`` is a (N, C, H, W) float tensor in [lo, hi] (default [0, 1]); ``y`` is
+either class indices (N,) int64 or target distributions (N, classes) float
+(label smoothing); the loss is the cross entropy J(theta, x, y) of the paper.
+``x_adv`` has the shape of ``x``, is detached, and lies in the eps-ball around
+``x`` intersected with [lo, hi].  ``model`` is used as it is (no mode change).
+
+Attacks that training reuses accept ``grad=``: the input gradient at ``x``,
+already computed from a forward the caller keeps (the clean forward of the
+defenses), so that the first attack step needs no forward or backward of its
+own.  This is the single place where FGSM and IFGSM are defined.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """J(theta, x, y): mean cross entropy with hard (indices) or soft labels."""
+    return F.cross_entropy(logits, y)
+
+
+def input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of J at ``x`` with respect to the input only (no parameter grads)."""
+    x = x.detach().requires_grad_(True)
+    loss = loss_fn(model(x), y)
+    return torch.autograd.grad(loss, x)[0]
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, hi: float = 1.0):
+    """clamp_{x,eps} of eq. (2.2): each pixel into [max(lo, x-eps), min(hi, x+eps)]."""
+    lower = torch.clamp(x - eps, min=lo)
+    upper = torch.clamp(x + eps, max=hi)
+    return torch.min(torch.max(x_adv, lower), upper)
+
+
+def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None) -> torch.Tensor:
+    """FGSM (Goodfellow et al. 2015; paper eq. 2.1): x + eps * sign(grad_x J), clipped to [lo, hi].
+
+    Args:
+        eps: l-infinity budget, in pixel units.
+        grad: optional precomputed grad_x J(theta, x, y) (reuses a kept forward).
+    """
+    g = input_grad(model, x, y) if grad is None else grad
+    return torch.clamp(x.detach() + eps * g.sign(), lo, hi).detach()
+
+
+def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, grad=None):
+    """IFGSM / BIM (Kurakin et al. 2017; paper eq. 2.2): k steps of size a = eps/k,
+    each followed by clamp_{x,eps} and the [lo, hi] range.  Starts at x (no random start).
+
+    Args:
+        eps: l-infinity budget; k: number of steps (>= 1).
+        grad: optional precomputed grad_x J at x, used for the first step.
+    """
+    if k < 1:
+        raise ConfigError(f"ifgsm: k={k} not allowed, k must be >= 1")
+    x = x.detach()
+    step = eps / k
+    x_adv = x
+    for i in range(k):
+        g = grad if (i == 0 and grad is not None) else input_grad(model, x_adv, y)
+        x_adv = project(x_adv + step * g.sign(), x, eps, lo, hi)
+    return x_adv.detach()
+
+
+def pgd(
+    model,
+    x,
+    y,
+    *,
+    eps: float,
+    k: int,
+    step: float | None = None,
+    restarts: int = 1,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """PGD (Madry et al. 2018): uniform random start in the eps-ball, k signed-gradient
+    steps of size ``step`` (default 2.5 * eps / k) with projection, ``restarts`` times;
+    keeps, per example, the first restart that misclassifies it (else the highest loss).
+    ``y`` must be class indices here (the evaluation setting).
+    """
+    if k < 1 or restarts < 1:
+        raise ConfigError(f"pgd: k={k}, restarts={restarts} not allowed, both must be >= 1")
+    x = x.detach()
+    step = 2.5 * eps / k if step is None else step
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    best = x.clone()
+    best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
+    fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    for _ in range(restarts):
+        noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        x_adv = project(x + (2 * noise - 1) * eps, x, eps, lo, hi)
+        for _ in range(k):
+            x_adv = project(x_adv + step * input_grad(model, x_adv, y).sign(), x, eps, lo, hi)
+        with torch.no_grad():
+            logits = model(x_adv)
+            loss = F.cross_entropy(logits, y, reduction="none")
+            wrong = logits.argmax(1) != y
+        # prefer misclassified; among equals, the higher loss
+        better = (wrong & ~fooled) | ((wrong == fooled) & (loss > best_loss))
+        best[better] = x_adv[better]
+        best_loss = torch.where(better, loss, best_loss)
+        fooled |= wrong
+    return best.detach()
+
+
+def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
+    """APGD-CE of AutoAttack (Croce & Hein 2020), via torchattacks.APGD."""
+    import torchattacks
+
+    atk = torchattacks.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=restarts, loss="ce", seed=seed)
+    return atk(x, y).detach()
+
+
+def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
+    """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT (9 target classes)."""
+    import torchattacks
+
+    atk = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=steps, n_restarts=restarts, n_classes=10, seed=seed)
+    return atk(x, y).detach()
+
+
+def clean(model, x, y, **_):
+    """No attack: the clean inputs."""
+    return x.detach()
+
+
+#: name -> (function, allowed hyperparameters)
+ATTACKS = {
+    "none": (clean, ()),
+    "fgsm": (fgsm, ("eps",)),
+    "ifgsm": (ifgsm, ("eps", "k")),
+    "pgd": (pgd, ("eps", "k", "step", "restarts", "seed")),
+    "apgd_ce": (apgd_ce, ("eps", "steps", "restarts", "seed")),
+    "apgd_t": (apgd_t, ("eps", "steps", "restarts", "seed")),
+}
+
+
+def get_attack(name: str):
+    if name not in ATTACKS:
+        raise ConfigError(f"unknown attack '{name}', allowed: {', '.join(ATTACKS)}")
+    return ATTACKS[name]
+
+
+def run_attack(model, x, y, name: str, params: dict, batch_size: int = 500) -> torch.Tensor:
+    """Apply attack ``name`` with ``params`` to all of ``x`` in batches."""
+    fn, allowed = get_attack(name)
+    bad = sorted(set(params) - set(allowed))
+    if bad:
+        raise ConfigError(f"attack '{name}' takes no parameter(s) {bad}; allowed: {list(allowed)}")
+    out = torch.empty_like(x)
+    for i in range(0, x.shape[0], batch_size):
+        out[i : i + batch_size] = fn(model, x[i : i + batch_size], y[i : i + batch_size], **params)
+    return out

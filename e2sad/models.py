@@ -1,0 +1,118 @@
+"""The CNNs of the paper's appendix, exactly as Tables A.1 and A.2.
+
+Both return logits; the softmax of the tables is applied inside the losses
+(``F.cross_entropy``), which is numerically the same model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+
+class PerImageNormalize(nn.Module):
+    """SVHN preprocessing as a parameter-free first layer (paper, 3.3.2).
+
+    "removing the mean and normalizing the pixel values with the standard
+    deviation of all pixels in each image so that the normalized pixel values
+    are within [-1, 1]".  Modes:
+
+    - ``per_image_std``: (x - mean) / std over each image's pixels (all
+      channels), i.e. TensorFlow's ``per_image_standardization`` (std floored at
+      1/sqrt(#pixels)).  Values are not strictly within [-1, 1].
+    - ``per_image_maxabs``: (x - mean) / max|x - mean|, which is within [-1, 1].
+    - ``none``: the [0, 1] pixels as they are.
+
+    Attacks act on the [0, 1] input, before this layer.
+    """
+
+    MODES = ("per_image_std", "per_image_maxabs", "none")
+
+    def __init__(self, mode: str = "per_image_std"):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ConfigError(f"svhn normalization '{mode}' unknown, allowed: {', '.join(self.MODES)}")
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "none":
+            return x
+        flat = x.flatten(1)
+        centered = flat - flat.mean(dim=1, keepdim=True)
+        if self.mode == "per_image_std":
+            floor = 1.0 / flat.shape[1] ** 0.5
+            scale = centered.std(dim=1, unbiased=False, keepdim=True).clamp_min(floor)
+        else:
+            scale = centered.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+        return (centered / scale).view_as(x)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}"
+
+
+class MnistCNN(nn.Module):
+    """Table A.1: conv 32 5x5 s1 p2, ReLU, maxpool 2; conv 64 5x5 s1 p2, ReLU,
+    maxpool 2; FC 1024, ReLU; FC 10 (softmax in the loss).  3,274,634 parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 5, stride=1, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, stride=1, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(7 * 7 * 64, 1024),
+            nn.ReLU(),
+            nn.Linear(1024, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class SvhnCNN(nn.Module):
+    """Table A.2: conv 32 5x5 p0, ReLU; conv 64 5x5 p0, ReLU, maxpool 2;
+    conv 128 3x3 p0, ReLU, maxpool 2; FC 512, ReLU; FC 10.  1,771,594 parameters
+    (plus the parameter-free per-image normalization in front)."""
+
+    def __init__(self, normalization: str = "per_image_std"):
+        super().__init__()
+        self.normalize = PerImageNormalize(normalization)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 5),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(5 * 5 * 128, 512),
+            nn.ReLU(),
+            nn.Linear(512, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(self.normalize(x)))
+
+
+def build_model(dataset: str, svhn_normalization: str = "per_image_std") -> nn.Module:
+    if dataset == "mnist":
+        return MnistCNN()
+    if dataset == "svhn":
+        return SvhnCNN(svhn_normalization)
+    raise ConfigError(f"unknown dataset '{dataset}', allowed: mnist, svhn")
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

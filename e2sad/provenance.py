@@ -1,0 +1,136 @@
+"""Provenance sidecars and atomic writes.
+
+Every output of the pipeline is written atomically (to a temporary file in the
+same directory, then ``os.replace``) and gets a ``<output>.meta.json`` sidecar
+with the values that produced it, their hash, the code version, the seed,
+package versions and wall time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+
+def config_hash(values: Any) -> str:
+    """Stable short hash of a JSON-serialisable value (sorted keys)."""
+    blob = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def code_version() -> str:
+    """The git commit of the code (with ``-dirty`` if modified), else the package version."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        return f"git:{commit}{'-dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"e2sad=={__version__}"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "pandas", "torchattacks", "snakemake"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it into place on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    return Path(f"{path}.meta.json")
+
+
+def write_sidecar(
+    path: str | os.PathLike,
+    *,
+    values: dict[str, Any],
+    seed: int | None = None,
+    started: float | None = None,
+    inputs: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``<path>.meta.json`` describing how ``path`` was produced."""
+    meta = {
+        "output": str(path),
+        "values": values,
+        "config_hash": config_hash(values),
+        "code_version": code_version(),
+        "seed": seed,
+        "packages": package_versions(),
+        "command": sys.argv,
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if started is not None:
+        meta["wall_time_s"] = round(time.time() - started, 3)
+    if inputs:
+        meta["inputs"] = {p: _input_hash(p) for p in inputs}
+    if extra:
+        meta.update(extra)
+    write_json_atomic(sidecar_path(path), meta)
+    return meta
+
+
+def _input_hash(p: str) -> dict[str, Any]:
+    """The config hash recorded in an input's own sidecar, if it has one."""
+    side = sidecar_path(p)
+    if side.exists():
+        try:
+            return {"config_hash": json.loads(side.read_text()).get("config_hash")}
+        except (OSError, json.JSONDecodeError):
+            return {}
+    return {}

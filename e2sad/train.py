@@ -1,0 +1,268 @@
+"""Training: seeded, resumable, logged, on CPU or CUDA, fp32 / bf16 / tf32.
+
+Determinism.  The model is initialised from ``seed``; the batch order of epoch
+e is ``randperm`` from a generator seeded with (seed, e), and any randomness
+inside a step (``random_start``) from a generator seeded with (seed, step).
+So a run is a pure function of its arguments and a resumed run reproduces the
+uninterrupted one bit for bit on the CPU.
+
+Checkpoints.  Every ``ckpt_every`` steps the model, optimizer and step counter
+are written atomically to ``ckpt_path`` (outside the workflow's declared
+outputs, so Snakemake never deletes it); a restarted run with the same
+arguments resumes there.  At most one interval of work is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .defenses import get_defense, smooth_labels
+from .errors import ConfigError
+from .models import build_model
+from .provenance import atomic_path, config_hash
+from .serialization import safe_load
+
+PRECISIONS = ("fp32", "bf16", "tf32")
+OPTIMIZERS = ("adam", "sgd")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' requested but CUDA is not available; use auto or cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"device '{device}' unknown, allowed: auto, cpu, cuda, cuda:N")
+    return torch.device(device)
+
+
+def precision_context(precision: str, device: torch.device):
+    """Autocast for bf16; TF32 switches for tf32 (CUDA only); nothing for fp32."""
+    import contextlib
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}' unknown, allowed: {', '.join(PRECISIONS)}")
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "tf32":
+        if device.type != "cuda":
+            raise ConfigError("precision 'tf32' needs a CUDA device; use fp32 or bf16 on the CPU")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return contextlib.nullcontext()
+
+
+def make_optimizer(name: str, params, lr: float):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    raise ConfigError(f"optimizer '{name}' unknown, allowed: {', '.join(OPTIMIZERS)}")
+
+
+def _fmt_time(s: float) -> str:
+    s = int(max(s, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def train(
+    *,
+    data: dict,
+    dataset: str,
+    defense: str,
+    hparams: dict,
+    steps: int,
+    batch_size: int,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    smoothing: float | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "fp32",
+    svhn_normalization: str = "per_image_std",
+    ckpt_path: str | Path | None = None,
+    ckpt_every: int = 500,
+    log_path: str | Path | None = None,
+    progress_every: int = 50,
+    name: str = "model",
+    stop_after: int | None = None,
+) -> tuple[torch.nn.Module, dict]:
+    """Train one model; returns it and a summary (step times, final loss terms).
+
+    ``data`` holds ``x_train``/``y_train`` already on the device.  ``stop_after``
+    ends the run early after that many steps of this process (for tests of
+    resumption); the checkpoint is then left in place.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(f"steps={steps} and batch_size={batch_size} must both be >= 1")
+    dev = resolve_device(device)
+    loss_fn, allowed = get_defense(defense)
+    unknown = sorted(set(hparams) - set(allowed))
+    if unknown:
+        raise ConfigError(f"defense '{defense}' takes no hyperparameter(s) {unknown}; allowed: {list(allowed)}")
+    x_all, y_all = data["x_train"].to(dev), data["y_train"].to(dev)
+    n = x_all.shape[0]
+    if batch_size > n:
+        raise ConfigError(f"batch_size={batch_size} exceeds the {n} training images")
+    per_epoch = n // batch_size
+
+    run_values = dict(
+        dataset=dataset,
+        defense=defense,
+        hparams=hparams,
+        steps=steps,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        smoothing=smoothing,
+        seed=seed,
+        precision=precision,
+        svhn_normalization=svhn_normalization,
+        n_train=n,
+    )
+    run_hash = config_hash(run_values)
+
+    torch.manual_seed(seed)
+    model = build_model(dataset, svhn_normalization).to(dev)
+    opt = make_optimizer(optimizer, model.parameters(), lr)
+    params = [p for p in model.parameters()]
+    start = 0
+    log_rows: list[dict] = []
+    ckpt_path = Path(ckpt_path) if ckpt_path else None
+    log_tmp = Path(f"{ckpt_path}.log.csv") if ckpt_path else None
+    if ckpt_path and ckpt_path.exists():
+        ck = safe_load(ckpt_path, map_location=dev)
+        if ck.get("run_hash") == run_hash:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optim"])
+            start = int(ck["step"])
+            if log_tmp and log_tmp.exists():
+                with open(log_tmp) as fh:
+                    log_rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= start]
+            print(f"[{name}] resuming from {ckpt_path} at step {start}/{steps}", file=sys.stderr)
+        else:
+            print(f"[{name}] ignoring checkpoint {ckpt_path}: it was made with other settings", file=sys.stderr)
+
+    ctx = precision_context(precision, dev)
+    model.train()
+    perm = None
+    perm_epoch = -1
+    t_begin = time.time()
+    t_last = t_begin
+    done_here = 0
+    step_times: list[float] = []
+    for step in range(start, steps):
+        t0 = time.perf_counter()
+        epoch, b = divmod(step, per_epoch)
+        if epoch != perm_epoch:
+            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            perm = torch.randperm(n, generator=g).to(dev)
+            perm_epoch = epoch
+        idx = perm[b * batch_size : (b + 1) * batch_size]
+        x, y = x_all[idx], smooth_labels(y_all[idx], smoothing)
+        step_gen = None
+        if hparams.get("second_step") == "random_start":
+            step_gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + 7919 * step + 1)
+        with ctx:
+            out = loss_fn(model, x, y, generator=step_gen, **hparams)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward(inputs=params)
+        opt.step()
+        dt = time.perf_counter() - t0
+        step_times.append(dt)
+        row = {
+            "step": step + 1,
+            "epoch": epoch,
+            "loss": float(out.loss.detach()),
+            **{k: float(v) for k, v in out.terms.items()},
+            "step_s": round(dt, 6),
+            "images_per_s": round(batch_size / dt, 1),
+        }
+        if not all(math.isfinite(v) for k, v in row.items() if k not in ("step", "epoch")):
+            raise ConfigError(f"[{name}] loss became non-finite at step {step + 1}: {row}; lower lr?")
+        log_rows.append(row)
+        done_here += 1
+        last = step + 1 == steps
+        if progress_every and ((step + 1) % progress_every == 0 or last):
+            now = time.time()
+            rate = (step + 1 - start) / max(now - t_begin, 1e-9)
+            eta = (steps - step - 1) / max(rate, 1e-9)
+            print(
+                f"[{name}] step {step + 1}/{steps} ({100 * (step + 1) / steps:.1f}%) "
+                f"loss {row['loss']:.4f} | {batch_size * rate:.0f} img/s | "
+                f"elapsed {_fmt_time(now - t_begin)} ETA {_fmt_time(eta)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            t_last = now
+        if ckpt_path and ((step + 1) % ckpt_every == 0) and not last:
+            _write_checkpoint(ckpt_path, log_tmp, model, opt, step + 1, run_hash, log_rows)
+        if stop_after is not None and done_here >= stop_after and not last:
+            _write_checkpoint(ckpt_path, log_tmp, model, opt, step + 1, run_hash, log_rows)
+            break
+    del t_last
+    model.eval()
+    times = sorted(step_times[1:] or step_times)
+    summary = {
+        "run_hash": run_hash,
+        "values": run_values,
+        "steps_done": start + done_here,
+        "resumed_from": start,
+        "median_step_s": times[len(times) // 2] if times else None,
+        "mean_step_s": sum(times) / len(times) if times else None,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "log_rows": log_rows,
+    }
+    return model, summary
+
+
+def _write_checkpoint(ckpt_path, log_tmp, model, opt, step, run_hash, log_rows):
+    with atomic_path(ckpt_path) as tmp:
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": run_hash}, tmp)
+    if log_tmp is not None:
+        write_log(log_tmp, log_rows)
+
+
+def write_log(path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in keys:
+                keys.append(k)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> None:
+    """A plain state_dict, loadable with ``torch.load(weights_only=True)``."""
+    with atomic_path(path) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+
+
+def load_model(
+    path: str | Path, dataset: str, svhn_normalization: str = "per_image_std", device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    state = safe_load(path, map_location=device)
+    model = build_model(dataset, svhn_normalization)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a {dataset} model state_dict ({str(exc).splitlines()[0][:160]})") from None
+    return model.to(device).eval()
+
+
+def cleanup_checkpoint(ckpt_path) -> None:
+    for p in (Path(ckpt_path), Path(f"{ckpt_path}.log.csv")):
+        if p.exists():
+            os.remove(p)
