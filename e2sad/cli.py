@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--dataset", required=True, choices=["mnist", "svhn"])
     p.add_argument("--svhn-normalization", default="per_image_std")
-    p.add_argument("--adv", required=True, help="file written by craft")
+    p.add_argument("--adv", nargs="+", required=True, help="files written by craft (one per substitute)")
     p.add_argument("--batch-size", type=_positive_int, default=1000)
     p.add_argument("--out", required=True)
     _common_run(p)
@@ -382,22 +382,17 @@ def cmd_evaluate_transfer(a):
 
     t0 = time.time()
     dev = resolve_device(a.device)
-    blob = safe_load(a.adv, map_location=dev)
     model = load_model(a.model, a.dataset, a.svhn_normalization, dev)
-    acc = accuracy(model, blob["x_adv"], blob["y"], a.batch_size)
-    row = {
-        "model": a.name,
-        "substitute": blob["substitute"],
-        "attack_name": blob["attack"],
-        "params": json.loads(blob["params"]),
-        "n": int(blob["y"].shape[0]),
-        "accuracy": acc,
-        "seed": a.seed,
-        "dataset": a.dataset,
-    }
-    write_json_atomic(a.out, row)
-    write_sidecar(a.out, values=_values(a), seed=a.seed, started=t0, inputs=[a.model, a.adv])
-    print(f"{a.name} on examples from {row['substitute']}: accuracy {acc:.4f}", file=sys.stderr)
+    rows = []
+    for path in a.adv:
+        blob = safe_load(path, map_location=dev)
+        acc = accuracy(model, blob["x_adv"], blob["y"], a.batch_size)
+        rows.append({"model": a.name, "substitute": blob["substitute"], "attack_name": blob["attack"],
+                     "params": json.loads(blob["params"]), "n": int(blob["y"].shape[0]), "accuracy": acc,
+                     "seed": a.seed, "dataset": a.dataset})
+        print(f"{a.name} on examples from {blob['substitute']}: accuracy {acc:.4f}", file=sys.stderr)
+    write_json_atomic(a.out, rows)
+    write_sidecar(a.out, values=_values(a), seed=a.seed, started=t0, inputs=[a.model, *a.adv])
 
 
 def cmd_surface(a):

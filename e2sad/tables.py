@@ -29,9 +29,10 @@ def load_rows(paths: list[str]) -> pd.DataFrame:
     rows = []
     for p in paths:
         try:
-            rows.append(json.loads(Path(p).read_text()))
+            obj = json.loads(Path(p).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{p}: not a readable result row ({exc})") from None
+        rows.extend(obj if isinstance(obj, list) else [obj])
     return pd.DataFrame(rows)
 
 

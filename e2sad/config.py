@@ -1,0 +1,220 @@
+"""Checks of the study configuration: the JSON schema first, then the relations
+between keys, all in this one place.  Each problem is one line naming the key,
+the bad value and what is allowed (:class:`e2sad.errors.ConfigError`).
+
+The workflow calls :func:`check_config` before Snakemake's own ``validate`` so
+that a bad config stops before any job runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+#: defense -> (required hyperparameters, optional ones)
+DEFENSE_KEYS = {
+    "natural": ((), ()),
+    "fgsm_at": (("alpha", "eps"), ()),
+    "ifgsm_at": (("alpha", "eps", "k"), ()),
+    "e2sad": (("alpha", "lam", "eps1", "eps2", "second_step"), ("clip_second", "sigma")),
+    "hamm": (("alpha", "eps"), ("norm",)),
+}
+#: attack kind -> (required, optional)
+ATTACK_KEYS = {
+    "none": ((), ()),
+    "fgsm": (("eps",), ()),
+    "ifgsm": (("eps", "k"), ()),
+    "pgd": (("eps", "k"), ("step", "restarts", "seed")),
+    "apgd_ce": (("eps",), ("steps", "restarts", "seed")),
+    "apgd_t": (("eps",), ("steps", "restarts", "seed")),
+}
+MODEL_META = ("dataset", "defense", "smoothing", "column", "label")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"{node.start_mark.name}: key '{key}' appears twice (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1}); names must be unique"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_strict(path: str | Path) -> dict:
+    """Load a YAML file, refusing duplicated keys (two models with one name)."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            return yaml.load(fh, Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+
+
+def _path(err) -> str:
+    parts = [str(p) for p in err.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _schema_message(err) -> str:
+    v = err.validator
+    where = _path(err)
+    val = err.instance
+    s = err.schema
+    if v == "type":
+        return f"{where}: {val!r} has type {type(val).__name__}, expected {s['type']}"
+    if v == "enum":
+        return f"{where}: {val!r} is not allowed; allowed: {', '.join(map(str, s['enum']))}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        lo = s.get("minimum", s.get("exclusiveMinimum"))
+        hi = s.get("maximum", s.get("exclusiveMaximum"))
+        lb = "[" if "minimum" in s else "("
+        rb = "]" if "maximum" in s else ")"
+        rng = f"{lb}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{rb}"
+        return f"{where}: {val!r} is not allowed; must be in {rng}"
+    if v == "required":
+        return f"{where}: {err.message}"
+    if v == "additionalProperties":
+        allowed = ", ".join(s.get("properties", {})) or "none"
+        return f"{where}: {err.message}; allowed keys: {allowed}"
+    if v == "uniqueItems":
+        return f"{where}: {val!r} has repeated entries; each must appear once"
+    if v == "oneOf":
+        sub = [x for x in (err.context or [])]
+        best = min(sub, key=lambda e: len(e.message)) if sub else None
+        return f"{where}: {val!r} is not allowed" + (f" ({_schema_message(best)})" if best else "")
+    if v == "pattern":
+        return f"{where}: {val!r} does not match the allowed pattern {s['pattern']}"
+    return f"{where}: {err.message}"
+
+
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    import jsonschema
+
+    schema = load_yaml_strict(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        deepest = max(errors, key=lambda e: len(list(e.absolute_path)))
+        chosen = deepest if len(list(deepest.absolute_path)) >= len(list(best.absolute_path)) else best
+        raise ConfigError(f"config: {_schema_message(chosen)}")
+
+
+def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
+    """Cross-field checks; returns warnings (e.g. SVHN files absent), raises on errors."""
+    warnings: list[str] = []
+    models, attacks = config["models"], config["attacks"]
+    used_datasets = set(config["datasets"])
+    for name, m in models.items():
+        req, opt = DEFENSE_KEYS[m["defense"]]
+        hp = {k for k in m if k not in MODEL_META}
+        missing = [k for k in req if k not in m]
+        if missing:
+            raise ConfigError(f"config: models.{name}: defense '{m['defense']}' needs {', '.join(missing)}")
+        extra = sorted(hp - set(req) - set(opt))
+        if extra:
+            raise ConfigError(
+                f"config: models.{name}.{extra[0]}: not a hyperparameter of defense '{m['defense']}'; "
+                f"allowed: {', '.join(req + opt) or 'none'}"
+            )
+        if m["dataset"] in used_datasets and m["dataset"] not in config.get("training", {}):
+            raise ConfigError(f"config: training.{m['dataset']}: missing, but models.{name} trains on it")
+    for name, a in attacks.items():
+        req, opt = ATTACK_KEYS[a["kind"]]
+        keys = {k for k in a if k not in ("kind", "label")}
+        missing = [k for k in req if k not in a]
+        if missing:
+            raise ConfigError(f"config: attacks.{name}: attack kind '{a['kind']}' needs {', '.join(missing)}")
+        extra = sorted(keys - set(req) - set(opt))
+        if extra:
+            raise ConfigError(
+                f"config: attacks.{name}.{extra[0]}: not a parameter of attack kind '{a['kind']}'; "
+                f"allowed: {', '.join(req + opt) or 'none'}"
+            )
+
+    def _model(where, mname, dataset):
+        if mname not in models:
+            raise ConfigError(f"config: {where}: model '{mname}' is not declared under models")
+        if models[mname]["dataset"] != dataset:
+            raise ConfigError(
+                f"config: {where}: model '{mname}' is a {models[mname]['dataset']} model, the table is {dataset}"
+            )
+
+    def _attack(where, aname):
+        if aname not in attacks:
+            raise ConfigError(f"config: {where}: attack '{aname}' is not declared under attacks")
+
+    for tname, t in config["tables"].items():
+        for m in t["models"]:
+            _model(f"tables.{tname}.models", m, t["dataset"])
+        if t["kind"] == "whitebox":
+            if "attacks" not in t:
+                raise ConfigError(f"config: tables.{tname}: a whitebox table needs 'attacks'")
+            for a in t["attacks"]:
+                _attack(f"tables.{tname}.attacks", a)
+        else:
+            if "attack" not in t or "substitutes" not in t:
+                raise ConfigError(f"config: tables.{tname}: a transfer table needs 'attack' and 'substitutes'")
+            _attack(f"tables.{tname}.attack", t["attack"])
+            for m in t["substitutes"]:
+                _model(f"tables.{tname}.substitutes", m, t["dataset"])
+    for fname, f in config["figures"].items():
+        for m in f["models"]:
+            _model(f"figures.{fname}.models", m, f["dataset"])
+        for panel, a in f["panels"].items():
+            _attack(f"figures.{fname}.panels.{panel}", a)
+            if attacks[a]["kind"] not in ("fgsm", "ifgsm"):
+                raise ConfigError(
+                    f"config: figures.{fname}.panels.{panel}: attack '{a}' is {attacks[a]['kind']}; "
+                    "loss surfaces take fgsm or ifgsm directions"
+                )
+    base = Path(base_dir)
+    for ds in config["datasets"]:
+        src = config.get("data", {}).get(ds)
+        if src is None:
+            raise ConfigError(f"config: data.{ds}: missing (the folder with the {ds} files)")
+        path = base / src["src"]
+        if not path.is_dir() and not src.get("download", False):
+            if ds == "svhn":
+                warnings.append(
+                    f"SVHN left out: folder {path} not found; put train_32x32.mat and test_32x32.mat "
+                    "there (from http://ufldl.stanford.edu/housenumbers/) or set data.svhn.download: true"
+                )
+            else:
+                raise ConfigError(
+                    f"config: data.{ds}.src: folder '{src['src']}' not found (from {base.resolve()}); "
+                    "point it at the dataset files or set download: true"
+                )
+        elif ds == "svhn" and not src.get("download", False):
+            missing = [f for f in ("train_32x32.mat", "test_32x32.mat") if not (path / f).is_file()]
+            if missing:
+                warnings.append(
+                    f"SVHN left out: {', '.join(missing)} not in {path}; put the official files there "
+                    "(from http://ufldl.stanford.edu/housenumbers/) or set data.svhn.download: true"
+                )
+    return warnings
+
+
+def check_config(config: dict, schema_path: str | Path, base_dir: str | Path = ".",
+                 config_files: list[str | Path] = ()) -> list[str]:
+    """Everything in order: duplicated YAML keys, schema, relations.  Returns warnings."""
+    for f in config_files:
+        load_yaml_strict(f)
+    check_schema(config, schema_path)
+    return check_relations(config, base_dir)

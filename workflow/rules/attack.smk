@@ -1,0 +1,24 @@
+# Stage 3: white-box evaluation, one job per (model, seed, attack).
+
+
+rule evaluate:
+    input:
+        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
+        data=data_file,
+    output:
+        f"{R}/eval/{{model}}/seed{{seed}}/{{attack}}.json",
+    log:
+        f"{R}/logs/evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
+    conda:
+        "../../envs/e2sad.yaml"
+    threads: COMPUTE["eval_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        attack=lambda w: attack_args(w.attack),
+        common=lambda w: eval_args(w.model),
+    shell:
+        "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
+        "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
+        "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"

@@ -1,0 +1,30 @@
+# Stage 2: one training job per (model, seed). Every hyperparameter is in
+# params, so changing one re-runs exactly this model and what depends on it.
+# The checkpoint lives outside the declared outputs, so a killed job resumes
+# from it (Snakemake deletes incomplete outputs, never the checkpoint).
+
+
+rule train:
+    input:
+        data=data_file,
+    output:
+        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
+        log_csv=f"{R}/models/{{model}}/seed{{seed}}/train_log.csv",
+    log:
+        f"{R}/logs/train/{{model}}/seed{{seed}}.log",
+    conda:
+        "../../envs/e2sad.yaml"
+    threads: COMPUTE["train_threads"]
+    resources:
+        mem_mb=6000,
+        runtime=600,
+    params:
+        args=lambda w: train_args(w.model),
+        ckpt=lambda w: f"{R}/checkpoints/{w.model}/seed{w.seed}/ckpt.pt",
+        ckpt_every=COMPUTE["ckpt_every"],
+        progress_every=COMPUTE["progress_every"],
+    shell:
+        "python -m e2sad train --name {wildcards.model} --data {input.data:q} {params.args} "
+        "--seed {wildcards.seed} --threads {threads} --ckpt {params.ckpt:q} "
+        "--ckpt-every {params.ckpt_every} --progress-every {params.progress_every} "
+        "--log-csv {output.log_csv:q} --out {output.model:q} 2>&1 | tee {log:q}"

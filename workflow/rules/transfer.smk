@@ -1,0 +1,52 @@
+# Stage 4: black-box transfer. Adversarial examples are crafted once per
+# (substitute, seed, attack) and every target is evaluated on the saved file.
+
+
+rule craft_transfer:
+    input:
+        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
+        data=data_file,
+    output:
+        f"{R}/transfer/adv/{{model}}/seed{{seed}}/{{attack}}.pt",
+    log:
+        f"{R}/logs/craft_transfer/{{model}}/seed{{seed}}/{{attack}}.log",
+    conda:
+        "../../envs/e2sad.yaml"
+    threads: COMPUTE["eval_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        attack=lambda w: attack_args(w.attack),
+        common=lambda w: eval_args(w.model),
+    shell:
+        "python -m e2sad craft --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
+        "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
+        "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule evaluate_transfer:
+    input:
+        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
+        adv=transfer_adv,
+    output:
+        f"{R}/transfer/eval/{{table}}/{{model}}/seed{{seed}}.json",
+    log:
+        f"{R}/logs/evaluate_transfer/{{table}}/{{model}}/seed{{seed}}.log",
+    wildcard_constraints:
+        table="|".join(re.escape(t) for t in config["tables"]),
+    conda:
+        "../../envs/e2sad.yaml"
+    threads: COMPUTE["eval_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        dataset=lambda w: dataset_of(w.model),
+        norm=config["svhn_normalization"],
+        device=COMPUTE["device"],
+    shell:
+        "python -m e2sad evaluate-transfer --name {wildcards.model} --model {input.model:q} "
+        "--adv {input.adv:q} --dataset {params.dataset} --svhn-normalization {params.norm} "
+        "--device {params.device} --seed {wildcards.seed} --threads {threads} --out {output:q} "
+        "2>&1 | tee {log:q}"
