@@ -71,35 +71,100 @@ def _path(err) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
-def _schema_message(err) -> str:
+def _join(where: str, key: str) -> str:
+    return key if where == "(top level)" else f"{where}.{key}"
+
+
+def _resolve(sub: dict, root: dict) -> dict:
+    """Follow a local ``$ref`` (``#/$defs/name``) of the schema."""
+    while isinstance(sub, dict) and "$ref" in sub and root:
+        node = root
+        for part in sub["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        sub = {**node, **{k: v for k, v in sub.items() if k != "$ref"}}
+    return sub
+
+
+def _describe(sub: dict, root: dict) -> str:
+    """A short English description of what a (sub)schema allows."""
+    sub = _resolve(sub, root)
+    if "enum" in sub:
+        return "one of " + ", ".join(map(str, sub["enum"]))
+    t = sub.get("type")
+    if t == "null":
+        return "null"
+    if t in ("number", "integer"):
+        lo = sub.get("minimum", sub.get("exclusiveMinimum"))
+        hi = sub.get("maximum", sub.get("exclusiveMaximum"))
+        if lo is None and hi is None:
+            return f"an {t}" if t == "integer" else "a number"
+        lb = "[" if "minimum" in sub else "("
+        rb = "]" if "maximum" in sub else ")"
+        noun = "an integer" if t == "integer" else "a number"
+        return f"{noun} in {lb}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{rb}"
+    return t or "a valid value"
+
+
+def _range(s: dict) -> str:
+    lo = s.get("minimum", s.get("exclusiveMinimum"))
+    hi = s.get("maximum", s.get("exclusiveMaximum"))
+    lb = "[" if "minimum" in s else "("
+    rb = "]" if "maximum" in s else ")"
+    return f"{lb}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{rb}"
+
+
+#: schema patterns, in words
+_PATTERNS = {
+    "^(auto|cpu|cuda(:[0-9]+)?)$": "allowed: auto, cpu, cuda, cuda:N",
+    "^[A-Za-z0-9_.-]+$": "names may hold only letters, digits, '_', '.' and '-'",
+}
+
+
+def _schema_message(err, root: dict | None = None) -> str:
     v = err.validator
     where = _path(err)
     val = err.instance
     s = err.schema
     if v == "type":
-        return f"{where}: {val!r} has type {type(val).__name__}, expected {s['type']}"
+        expected = " or ".join(s["type"]) if isinstance(s["type"], list) else s["type"]
+        return f"{where}: {val!r} has type {type(val).__name__}, expected {expected}"
     if v == "enum":
         return f"{where}: {val!r} is not allowed; allowed: {', '.join(map(str, s['enum']))}"
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        lo = s.get("minimum", s.get("exclusiveMinimum"))
-        hi = s.get("maximum", s.get("exclusiveMaximum"))
-        lb = "[" if "minimum" in s else "("
-        rb = "]" if "maximum" in s else ")"
-        rng = f"{lb}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{rb}"
-        return f"{where}: {val!r} is not allowed; must be in {rng}"
+        return f"{where}: {val!r} is not allowed; must be in {_range(s)}"
     if v == "required":
-        return f"{where}: {err.message}"
+        missing = [k for k in s.get("required", []) if isinstance(val, dict) and k not in val]
+        key = missing[0] if missing else "?"
+        return f"{_join(where, key)}: missing; required keys here: {', '.join(s.get('required', []))}"
     if v == "additionalProperties":
-        allowed = ", ".join(s.get("properties", {})) or "none"
-        return f"{where}: {err.message}; allowed keys: {allowed}"
+        allowed = list(s.get("properties", {}))
+        extra = sorted(k for k in val if k not in allowed) if isinstance(val, dict) else []
+        key = extra[0] if extra else "?"
+        shown = f" (value {val[key]!r})" if extra else ""
+        return f"{_join(where, key)}: unknown key{shown}; allowed keys here: {', '.join(allowed) or 'none'}"
     if v == "uniqueItems":
-        return f"{where}: {val!r} has repeated entries; each must appear once"
+        seen, dup = [], None
+        for x in val:
+            if x in seen:
+                dup = x
+                break
+            seen.append(x)
+        return f"{where}: {val!r} lists {dup!r} twice; each entry must appear once"
     if v == "oneOf":
-        sub = [x for x in (err.context or [])]
-        best = min(sub, key=lambda e: len(e.message)) if sub else None
-        return f"{where}: {val!r} is not allowed" + (f" ({_schema_message(best)})" if best else "")
+        alts = [_describe(x, root or {}) for x in s["oneOf"]]
+        return f"{where}: {val!r} is not allowed; must be {' or '.join(alts)}"
     if v == "pattern":
-        return f"{where}: {val!r} does not match the allowed pattern {s['pattern']}"
+        allowed = _PATTERNS.get(s["pattern"], f"must match the pattern {s['pattern']}")
+        if "propertyNames" in err.schema_path:
+            return f"{where}: the name {val!r} is not allowed; {allowed}"
+        return f"{where}: {val!r} is not allowed; {allowed}"
+    if v in ("minLength", "minItems", "minProperties"):
+        n = s[v]
+        if v == "minLength":
+            word = "character" if n == 1 else "characters"
+        else:
+            word = "entry" if n == 1 else "entries"
+        return f"{where}: {val!r} is not allowed; needs at least {n} {word}"
     return f"{where}: {err.message}"
 
 
@@ -113,7 +178,12 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
         best = jsonschema.exceptions.best_match(errors)
         deepest = max(errors, key=lambda e: len(list(e.absolute_path)))
         chosen = deepest if len(list(deepest.absolute_path)) >= len(list(best.absolute_path)) else best
-        raise ConfigError(f"config: {_schema_message(chosen)}")
+        raise ConfigError(f"config: {_schema_message(chosen, schema)}")
+
+
+def _few(names, n: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
@@ -126,51 +196,69 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
         hp = {k for k in m if k not in MODEL_META}
         missing = [k for k in req if k not in m]
         if missing:
-            raise ConfigError(f"config: models.{name}: defense '{m['defense']}' needs {', '.join(missing)}")
+            raise ConfigError(
+                f"config: models.{name}.{missing[0]}: missing; defense '{m['defense']}' needs "
+                f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
+            )
         extra = sorted(hp - set(req) - set(opt))
         if extra:
             raise ConfigError(
-                f"config: models.{name}.{extra[0]}: not a hyperparameter of defense '{m['defense']}'; "
-                f"allowed: {', '.join(req + opt) or 'none'}"
+                f"config: models.{name}.{extra[0]}: {m[extra[0]]!r} is not allowed, defense '{m['defense']}' "
+                f"has no hyperparameter {extra[0]}; its hyperparameters: {', '.join(req + opt) or 'none'}"
             )
         if m["dataset"] in used_datasets and m["dataset"] not in config.get("training", {}):
-            raise ConfigError(f"config: training.{m['dataset']}: missing, but models.{name} trains on it")
+            raise ConfigError(
+                f"config: training.{m['dataset']}: missing, but models.{name} trains on {m['dataset']}; "
+                "give steps, batch_size, optimizer and lr"
+            )
     for name, a in attacks.items():
         req, opt = ATTACK_KEYS[a["kind"]]
         keys = {k for k in a if k not in ("kind", "label")}
         missing = [k for k in req if k not in a]
         if missing:
-            raise ConfigError(f"config: attacks.{name}: attack kind '{a['kind']}' needs {', '.join(missing)}")
+            raise ConfigError(
+                f"config: attacks.{name}.{missing[0]}: missing; attack kind '{a['kind']}' needs "
+                f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
+            )
         extra = sorted(keys - set(req) - set(opt))
         if extra:
             raise ConfigError(
-                f"config: attacks.{name}.{extra[0]}: not a parameter of attack kind '{a['kind']}'; "
-                f"allowed: {', '.join(req + opt) or 'none'}"
+                f"config: attacks.{name}.{extra[0]}: {a[extra[0]]!r} is not allowed, attack kind '{a['kind']}' "
+                f"has no parameter {extra[0]}; its parameters: {', '.join(req + opt) or 'none'}"
             )
 
     def _model(where, mname, dataset):
         if mname not in models:
-            raise ConfigError(f"config: {where}: model '{mname}' is not declared under models")
+            raise ConfigError(
+                f"config: {where}: model '{mname}' is not declared under models; declared: {_few(models)}"
+            )
         if models[mname]["dataset"] != dataset:
             raise ConfigError(
-                f"config: {where}: model '{mname}' is a {models[mname]['dataset']} model, the table is {dataset}"
+                f"config: {where}: model '{mname}' is a {models[mname]['dataset']} model, but "
+                f"{where.rsplit('.', 1)[0]} is for {dataset}; allowed: {dataset} models only"
             )
 
     def _attack(where, aname):
         if aname not in attacks:
-            raise ConfigError(f"config: {where}: attack '{aname}' is not declared under attacks")
+            raise ConfigError(
+                f"config: {where}: attack '{aname}' is not declared under attacks; declared: {_few(attacks)}"
+            )
 
     for tname, t in config["tables"].items():
         for m in t["models"]:
             _model(f"tables.{tname}.models", m, t["dataset"])
         if t["kind"] == "whitebox":
             if "attacks" not in t:
-                raise ConfigError(f"config: tables.{tname}: a whitebox table needs 'attacks'")
+                raise ConfigError(f"config: tables.{tname}.attacks: missing; a whitebox table needs a list of attacks")
             for a in t["attacks"]:
                 _attack(f"tables.{tname}.attacks", a)
         else:
-            if "attack" not in t or "substitutes" not in t:
-                raise ConfigError(f"config: tables.{tname}: a transfer table needs 'attack' and 'substitutes'")
+            for key in ("attack", "substitutes"):
+                if key not in t:
+                    raise ConfigError(
+                        f"config: tables.{tname}.{key}: missing; a transfer table needs 'attack' (one attack "
+                        "name) and 'substitutes' (a list of model names)"
+                    )
             _attack(f"tables.{tname}.attack", t["attack"])
             for m in t["substitutes"]:
                 _model(f"tables.{tname}.substitutes", m, t["dataset"])
@@ -181,14 +269,16 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
             _attack(f"figures.{fname}.panels.{panel}", a)
             if attacks[a]["kind"] not in ("fgsm", "ifgsm"):
                 raise ConfigError(
-                    f"config: figures.{fname}.panels.{panel}: attack '{a}' is {attacks[a]['kind']}; "
-                    "loss surfaces take fgsm or ifgsm directions"
+                    f"config: figures.{fname}.panels.{panel}: attack '{a}' of kind {attacks[a]['kind']} is not "
+                    "allowed; allowed: attacks of kind fgsm or ifgsm (a loss surface follows their direction)"
                 )
     base = Path(base_dir)
     for ds in config["datasets"]:
         src = config.get("data", {}).get(ds)
         if src is None:
-            raise ConfigError(f"config: data.{ds}: missing (the folder with the {ds} files)")
+            raise ConfigError(
+                f"config: data.{ds}: missing, but datasets lists {ds}; give data.{ds}.src, the folder with its files"
+            )
         path = base / src["src"]
         if not path.is_dir() and not src.get("download", False):
             if ds == "svhn":
@@ -211,8 +301,9 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
     return warnings
 
 
-def check_config(config: dict, schema_path: str | Path, base_dir: str | Path = ".",
-                 config_files: list[str | Path] = ()) -> list[str]:
+def check_config(
+    config: dict, schema_path: str | Path, base_dir: str | Path = ".", config_files: list[str | Path] = ()
+) -> list[str]:
     """Everything in order: duplicated YAML keys, schema, relations.  Returns warnings."""
     for f in config_files:
         load_yaml_strict(f)

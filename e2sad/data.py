@@ -4,6 +4,9 @@ Both are converted once to a small ``.pt`` file of uint8 tensors (``prepare``),
 which training, attacks and evaluation load straight onto the compute device
 (``load_prepared``): no DataLoader, no per-step host work.
 
+Every file is read and checked with numpy first; torch is imported only once
+all of them passed, so a bad file is reported in about a second.
+
 Pixel space.  Every attack and every ``eps`` in this project lives in pixel
 space [0, 1] (the paper: "each pixel value is normalized to be within [0, 1]").
 SVHN's per-image normalization (paper, 3.3.2: "removing the mean and
@@ -20,10 +23,13 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -43,6 +49,15 @@ def read_idx(path: str | Path, ndim: int) -> torch.Tensor:
     The header (magic number, dimensions) and the payload length are checked;
     the md5 is not (a local mirror may be rebuilt, see ``shared/data/README``).
     """
+    import torch
+
+    return torch.from_numpy(read_idx_array(path, ndim))
+
+
+def read_idx_array(path: str | Path, ndim: int) -> np.ndarray:
+    """:func:`read_idx` as a numpy uint8 array (no torch import)."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found (expected an IDX .gz file)")
@@ -69,14 +84,18 @@ def read_idx(path: str | Path, ndim: int) -> torch.Tensor:
             f"{path}: payload has {len(payload)} bytes but the header {tuple(dims)} "
             f"says {expected}; the file is truncated or corrupt"
         )
-    return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(dims)
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
 
 
-def _check_pair(images: torch.Tensor, labels: torch.Tensor, name: str, nclass: int = 10) -> None:
+def _check_pair(images: np.ndarray, labels: np.ndarray, img_path: Path, lab_path: Path, nclass: int = 10) -> None:
     if images.shape[0] != labels.shape[0]:
-        raise DataError(f"{name}: {images.shape[0]} images but {labels.shape[0]} labels; they must match")
-    if labels.numel() and int(labels.max()) >= nclass:
-        raise DataError(f"{name}: label {int(labels.max())} found, labels must be in 0..{nclass - 1}")
+        raise DataError(
+            f"{lab_path}: {labels.shape[0]} labels but {img_path.name} has {images.shape[0]} images; "
+            "the counts must match"
+        )
+    if labels.size and int(labels.max()) >= nclass:
+        i = int(labels.argmax())
+        raise DataError(f"{lab_path}: label {int(labels[i])} at index {i}; labels must be in 0..{nclass - 1}")
 
 
 def load_mnist(directory: str | Path, download: bool = False) -> dict[str, torch.Tensor]:
@@ -95,17 +114,22 @@ def load_mnist(directory: str | Path, download: bool = False) -> dict[str, torch
             f"{directory}: MNIST file(s) missing: {', '.join(missing)} "
             "(put the four IDX .gz files there, or set download: true)"
         )
-    out = {}
+    arrays = {}
     for split in ("train", "test"):
         img_path = directory / MNIST_FILES[f"{split}_images"]
         lab_path = directory / MNIST_FILES[f"{split}_labels"]
-        images = read_idx(img_path, 3)
-        labels = read_idx(lab_path, 1)
+        images = read_idx_array(img_path, 3)
+        labels = read_idx_array(lab_path, 1)
         if tuple(images.shape[1:]) != (28, 28):
-            raise DataError(f"{img_path}: images are {tuple(images.shape[1:])}, MNIST needs 28x28")
-        _check_pair(images, labels, f"{img_path.name} / {lab_path.name}")
-        out[f"x_{split}"] = images.unsqueeze(1).contiguous()
-        out[f"y_{split}"] = labels.long()
+            raise DataError(f"{img_path}: images are {images.shape[1]}x{images.shape[2]}, MNIST needs 28x28")
+        _check_pair(images, labels, img_path, lab_path)
+        arrays[split] = (images, labels)
+    import torch
+
+    out = {}
+    for split, (images, labels) in arrays.items():
+        out[f"x_{split}"] = torch.from_numpy(images).unsqueeze(1).contiguous()
+        out[f"y_{split}"] = torch.from_numpy(labels).long()
     return out
 
 
@@ -124,7 +148,7 @@ def load_svhn(directory: str | Path, download: bool = False) -> dict[str, torch.
     means the digit 0.  Returned as uint8 (N, 3, 32, 32) and int64 labels 0..9.
     """
     directory = Path(directory)
-    out = {}
+    arrays = {}
     for split, fname in SVHN_FILES.items():
         path = directory / fname
         if not path.is_file() and download:
@@ -136,13 +160,18 @@ def load_svhn(directory: str | Path, download: bool = False) -> dict[str, torch.
                 f"{path}: SVHN file missing (download {fname} from "
                 "http://ufldl.stanford.edu/housenumbers/ into that folder, or set download: true)"
             )
-        x, y = _read_svhn_mat(path)
-        out[f"x_{split}"] = x
-        out[f"y_{split}"] = y
+        arrays[split] = _read_svhn_mat(path)
+    import torch
+
+    out = {}
+    for split, (x, y) in arrays.items():
+        out[f"x_{split}"] = torch.from_numpy(x)
+        out[f"y_{split}"] = torch.from_numpy(y)
     return out
 
 
-def _read_svhn_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``X`` as uint8 (N, 3, 32, 32) and ``y`` as int64 labels 0..9 (numpy)."""
     import numpy as np
     from scipy.io import loadmat
 
@@ -155,16 +184,17 @@ def _read_svhn_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
             raise DataError(f"{path}: variable '{key}' missing (official SVHN files have X and y)")
     X, y = mat["X"], np.asarray(mat["y"]).reshape(-1)
     if X.ndim != 4 or X.shape[:3] != (32, 32, 3):
-        raise DataError(f"{path}: X has shape {X.shape}, expected 32x32x3xN")
+        raise DataError(f"{path}: X has shape {'x'.join(map(str, X.shape))}, expected 32x32x3xN")
     if X.dtype != np.uint8:
         raise DataError(f"{path}: X has dtype {X.dtype}, expected uint8")
     if y.shape[0] != X.shape[3]:
-        raise DataError(f"{path}: {X.shape[3]} images but {y.shape[0]} labels; they must match")
-    if y.size and (y.min() < 1 or y.max() > 10):
-        bad = int(y.min()) if y.min() < 1 else int(y.max())
-        raise DataError(f"{path}: label {bad} found, SVHN labels must be in 1..10 (10 is digit 0)")
-    xt = torch.from_numpy(np.ascontiguousarray(X.transpose(3, 2, 0, 1)))
-    yt = torch.from_numpy(y.astype("int64")) % 10
+        raise DataError(f"{path}: {X.shape[3]} images but {y.shape[0]} labels in y; the counts must match")
+    bad = np.flatnonzero((y < 1) | (y > 10) | (y != np.round(y))) if y.size else []
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{path}: label {y[i]} at index {i}; SVHN labels must be in 1..10 (10 is the digit 0)")
+    xt = np.ascontiguousarray(X.transpose(3, 2, 0, 1))
+    yt = y.astype("int64") % 10
     return xt, yt
 
 
@@ -178,6 +208,8 @@ def prepare(dataset: str, directory: str | Path, out: str | Path, download: bool
         data = load_svhn(directory, download)
     else:
         raise DataError(f"unknown dataset '{dataset}', allowed: {', '.join(DATASETS)}")
+    import torch  # only now: a bad file is reported without paying for the torch import
+
     with atomic_path(out) as tmp:
         torch.save({"dataset": dataset, **data}, tmp)
     return {k: tuple(v.shape) for k, v in data.items()}
@@ -188,6 +220,8 @@ def load_prepared(path: str | Path, device: torch.device | str = "cpu") -> dict:
     from .serialization import safe_load
 
     blob = safe_load(path)
+    if not isinstance(blob, dict) or any(k not in blob for k in ("dataset", "x_train", "y_train", "x_test", "y_test")):
+        raise DataError(f"{path}: not a prepared dataset (expected dataset, x_train, y_train, x_test, y_test)")
     out = {"dataset": blob["dataset"]}
     for split in ("train", "test"):
         out[f"x_{split}"] = blob[f"x_{split}"].to(device).float().div_(255.0)

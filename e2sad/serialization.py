@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +17,40 @@ from .errors import DataError
 def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a tensor file without ever unpickling arbitrary objects.
 
-    A file that needs pickle (for example one holding a whole ``nn.Module`` or a
-    crafted payload) is refused with a one-line error.
+    A file that needs pickle (for example one holding a whole ``nn.Module``, a
+    custom class or a crafted payload) is refused with a one-line error that
+    names what it would have imported; nothing in it is executed.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4": the error below says it better
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DataError(
-            f"{path}: refused: the file needs full pickle to load, which can run code; "
-            f"only plain tensors/state_dicts are accepted ({first[:160]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable torch file ({str(exc).splitlines()[0][:160]})") from None
+        raise DataError(f"{path}: {_refusal(path, str(exc))}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable torch file ({first})") from None
+
+
+_ALLOWED = "only plain tensors and state_dicts (torch.save of a dict of tensors) are accepted"
+
+
+def _refusal(path: Path, message: str) -> str:
+    """One line out of torch's multi-line weights_only error."""
+    glob = re.search(r"Unsupported global: GLOBAL ([\w.<>]+)", message)
+    if glob:
+        return (
+            f"refused: loading it would import and call {glob.group(1)} (full pickle, which can run code); " + _ALLOWED
+        )
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(1)
+        if head != b"\x80":  # every pickle of protocol >= 2 starts with PROTO
+            return "not a torch file (neither a torch.save zip archive nor a pickle)"
+    op = re.search(r"Unsupported operand (\d+)", message)
+    detail = f" (pickle opcode {int(op.group(1))} is not allowed)" if op else ""
+    return f"refused: the file needs full pickle to load, which can run code{detail}; " + _ALLOWED

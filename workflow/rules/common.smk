@@ -23,7 +23,10 @@ try:
         config_files=workflow.configfiles,
     )
 except ConfigError as exc:
-    raise WorkflowError(f"e2sad: error: {exc}") from None
+    # One line, no traceback, before any job is scheduled (a WorkflowError
+    # would add Snakemake's "WorkflowError in file ..." header and a File line).
+    print(f"e2sad: error: {exc}", file=sys.stderr)
+    sys.exit(1)
 for _w in CONFIG_WARNINGS:
     print(f"e2sad: note: {_w}", file=sys.stderr)
 
