@@ -32,6 +32,12 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path}: {_refusal(path, str(exc))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head.startswith(b"PK") and not zipfile.is_zipfile(path):
+            raise DataError(
+                f"{path}: truncated or corrupt torch.save archive (its zip directory is missing); write it again"
+            ) from None
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable torch file ({first})") from None
 
