@@ -15,9 +15,32 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/surface.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/science.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# Scientific validity (workflow/rules/science.smk; config sections ablation,
+# robustness, sanity): snakemake --cores 2 science [--configfile ...]
+rule ablation:
+    input:
+        ablation_targets(),
+
+
+rule robustness:
+    input:
+        robustness_targets(),
+
+
+rule sanity:
+    input:
+        sanity_targets(),
+
+
+rule science:
+    input:
+        science_targets(),

@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-tex", required=True)
     p.add_argument("--out-html", required=True)
+    _science_parsers(sub)
     return ap
 
 
@@ -483,3 +484,177 @@ COMMANDS = {
     "table": cmd_table,
     "cost-table": cmd_cost_table,
 }
+
+
+# --------------------------------------------------------------------------- #
+# Scientific-validity subcommands (workflow/rules/science.smk; e2sad/science.py)
+# --------------------------------------------------------------------------- #
+
+
+def _science_parsers(sub):
+    p = sub.add_parser("eps-sweep", help="accuracy of a model under one attack at each eps of a list")
+    p.add_argument("--name", required=True, help="model name written in the rows")
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", required=True, choices=["mnist", "svhn"])
+    p.add_argument("--svhn-normalization", default="per_image_std")
+    p.add_argument("--data", required=True)
+    p.add_argument("--sweep-name", required=True, help="the sweep's name in the config")
+    p.add_argument("--attack", required=True, choices=["fgsm", "ifgsm", "pgd"])
+    p.add_argument("--eps-list", type=_unit, nargs="+", required=True, help="eps values in [0, 1]; 0 is clean")
+    p.add_argument("--k", type=_positive_int, default=None, help="steps of ifgsm/pgd")
+    p.add_argument("--restarts", type=_positive_int, default=None, help="pgd restarts")
+    p.add_argument("--attack-seed", type=int, default=None, help="seed of pgd random starts")
+    p.add_argument("--n", type=_positive_int, default=None, help="first n test images (default all)")
+    p.add_argument("--batch-size", type=_positive_int, default=500)
+    p.add_argument("--out", required=True, help="JSON rows, one per eps")
+    _common_run(p)
+
+    p = sub.add_parser("ablation-table", help="second-step ablation of e2SAD beside the paper's e2SAD column")
+    p.add_argument("--spec", required=True, help="JSON: variants {variant: model}, attacks, paper_model, ...")
+    p.add_argument("--rows", nargs="+", required=True, help="JSON result rows of the variants")
+    p.add_argument("--models", nargs="+", required=True, help="the variants' model files (sidecars are read)")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-tex", required=True)
+    p.add_argument("--out-html", required=True)
+
+    p = sub.add_parser("robustness-table", help="paper's attack beside the strongest attack found, per model")
+    p.add_argument("--spec", required=True, help="JSON: models, reference, attacks, flag_drop, ...")
+    p.add_argument("--rows", nargs="+", required=True, help="JSON result rows")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-tex", required=True)
+    p.add_argument("--out-html", required=True)
+
+    p = sub.add_parser("sanity-report", help="PASS/FLAG sanity checks of the evaluation, and the eps-sweep figure")
+    p.add_argument("--spec", required=True, help="JSON: models, attacks, transfer_attacks, ...")
+    p.add_argument("--sweeps", nargs="+", required=True, help="rows written by eps-sweep")
+    p.add_argument("--whitebox", nargs="*", default=[], help="rows written by evaluate")
+    p.add_argument("--transfer", nargs="*", default=[], help="rows written by evaluate-transfer")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-html", required=True)
+    p.add_argument("--out-fig", nargs="+", required=True, help="eps-sweep figure files (.pdf, .png)")
+
+    p = sub.add_parser("statements", help="the paper's claims on Table 3.1 and training cost, PASS/FAIL")
+    p.add_argument("--table", required=True, help="Table 3.1 CSV (e2sad table)")
+    p.add_argument("--cost", required=True, help="training-cost CSV (e2sad cost-table)")
+    p.add_argument("--spec", default="{}", help="JSON: attacks {name: {kind, eps}}, note")
+    p.add_argument("--out-html", required=True)
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-csv", default=None)
+
+
+def _json_arg(text: str, what: str = "--spec") -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON ({exc})") from None
+
+
+def cmd_eps_sweep(a):
+    from .evaluate import evaluate
+    from .provenance import write_json_atomic, write_sidecar
+
+    t0 = time.time()
+    model, x, y = _load_eval(a)
+    rows = []
+    for eps in sorted(set(a.eps_list)):
+        if eps == 0:
+            attack, params = "none", {}
+        else:
+            params = {"eps": eps}
+            if a.attack in ("ifgsm", "pgd"):
+                params["k"] = a.k or 20
+            if a.attack == "pgd":
+                params["restarts"] = a.restarts or 1
+                params["seed"] = a.attack_seed if a.attack_seed is not None else 0
+            attack = a.attack
+        row = evaluate(model, x, y, attack, params, a.batch_size)
+        row.update(model=a.name, sweep=a.sweep_name, kind=a.attack, eps=eps, seed=a.seed, dataset=a.dataset)
+        rows.append(row)
+        print(f"{a.name} {a.sweep_name} eps {eps:g}: accuracy {row['accuracy']:.4f} (n={row['n']})", file=sys.stderr)
+    write_json_atomic(a.out, rows)
+    write_sidecar(a.out, values=_values(a), seed=a.seed, started=t0, inputs=[a.model, a.data])
+
+
+def cmd_ablation_table(a):
+    from .provenance import write_sidecar
+    from .science import ablation_table, load_json_rows, read_g2, render_ablation
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    tidy, verdict = ablation_table(load_json_rows(a.rows), read_g2(a.models), spec)
+    render_ablation(tidy, verdict, spec, a.out_csv, a.out_tex, a.out_html)
+    for o in (a.out_csv, a.out_tex, a.out_html):
+        write_sidecar(o, values={"spec": spec}, started=t0, inputs=a.rows + a.models, extra={"verdict": verdict})
+    print(f"ablation: {verdict['text']}", file=sys.stderr)
+
+
+def cmd_robustness_table(a):
+    from .provenance import write_sidecar
+    from .science import load_json_rows, render_robustness, robustness_table
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    df = robustness_table(load_json_rows(a.rows), spec)
+    render_robustness(df, spec, a.out_csv, a.out_tex, a.out_html)
+    for o in (a.out_csv, a.out_tex, a.out_html):
+        write_sidecar(o, values={"spec": spec}, started=t0, inputs=a.rows)
+    for r in df.itertuples():
+        print(
+            f"{r.model}: {r.reference} {r.reference_acc:.4f}, strongest {r.strongest} {r.strongest_acc:.4f}"
+            + (f"  FLAG {r.flag}" if r.flag else ""),
+            file=sys.stderr,
+        )
+
+
+def cmd_sanity_report(a):
+    from .plots import plot_eps_curves
+    from .provenance import write_sidecar
+    from .science import load_json_rows, render_sanity, sanity_checks, sweep_frame
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    sweeps = load_json_rows(a.sweeps)
+    checks = sanity_checks(sweeps, load_json_rows(a.whitebox), load_json_rows(a.transfer), spec)
+    render_sanity(checks, spec, a.out_csv, a.out_html)
+    import textwrap
+
+    curves = sweep_frame(sweeps)
+    labels = spec.get("sweep_labels", {})
+    curves["attack"] = [labels.get(a, a) for a in curves["attack"]]
+    title = "Accuracy against eps (mean over seeds)"
+    if spec.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(spec["note"], 110))
+    plot_eps_curves(curves, a.out_fig, title)
+    inputs = a.sweeps + a.whitebox + a.transfer
+    for o in (a.out_csv, a.out_html, *a.out_fig):
+        write_sidecar(o, values={"spec": spec}, started=t0, inputs=inputs)
+    flags = checks[checks["verdict"] == "FLAG"]
+    print(f"sanity: {len(checks) - len(flags)} checks not flagged, {len(flags)} FLAG", file=sys.stderr)
+    for r in flags.itertuples():
+        print(f"  FLAG {r.model}: {r.check}: {r.evidence}", file=sys.stderr)
+
+
+def cmd_statements(a):
+    from .provenance import write_sidecar
+    from .science import check_statements, render_statements
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    df = check_statements(a.table, a.cost, spec.get("attacks"))
+    render_statements(df, spec, a.out_html, a.out_md, a.out_csv)
+    outs = [o for o in (a.out_html, a.out_md, a.out_csv) if o]
+    for o in outs:
+        write_sidecar(o, values={"spec": spec}, started=t0, inputs=[a.table, a.cost])
+    for r in df.itertuples():
+        print(f"{r.verdict}: {r.statement} -- {r.evidence}", file=sys.stderr)
+
+
+COMMANDS.update(
+    {
+        "eps-sweep": cmd_eps_sweep,
+        "ablation-table": cmd_ablation_table,
+        "robustness-table": cmd_robustness_table,
+        "sanity-report": cmd_sanity_report,
+        "statements": cmd_statements,
+    }
+)

@@ -309,3 +309,115 @@ def check_config(
         load_yaml_strict(f)
     check_schema(config, schema_path)
     return check_relations(config, base_dir)
+
+
+# --------------------------------------------------------------------------- #
+# Scientific-validity sections (ablation, robustness, sanity; e2sad/science.py)
+# --------------------------------------------------------------------------- #
+
+
+def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
+    """Cross-field checks of ``ablation``, ``robustness`` and ``sanity``.
+
+    The models the ablation derives (``<base>__<variant>``) are put beside the
+    declared ones and go through :func:`check_relations` like every declared
+    model.  Returns warnings; raises :class:`ConfigError` on errors.
+    """
+    import re
+
+    from .science import ablation_models, ablation_variant_models
+
+    warnings: list[str] = []
+    models, attacks, tables = config["models"], config["attacks"], config["tables"]
+
+    def _table(where, tname, kind=None):
+        if tname not in tables:
+            raise ConfigError(f"config: {where}: table '{tname}' is not declared under tables")
+        if kind and tables[tname]["kind"] != kind:
+            raise ConfigError(f"config: {where}: table '{tname}' is a {tables[tname]['kind']} table, need {kind}")
+
+    ab = config.get("ablation")
+    if ab:
+        base = ab["base"]
+        if base not in models:
+            raise ConfigError(f"config: ablation.base: model '{base}' is not declared under models")
+        if models[base]["defense"] != "e2sad":
+            raise ConfigError(
+                f"config: ablation.base: model '{base}' has defense '{models[base]['defense']}'; "
+                "the second-step ablation needs an e2sad model"
+            )
+        tname = ab.get("table", "table_3_1")
+        _table("ablation.table", tname, "whitebox")
+        if base not in tables[tname]["models"]:
+            raise ConfigError(f"config: ablation.table: table '{tname}' does not list the base model '{base}'")
+        if "sigma" in ab and "random_start" not in ab["variants"]:
+            warnings.append("ablation.sigma is set but 'random_start' is not among ablation.variants; it is unused")
+        derived = ablation_models(config)
+        clash = sorted(set(derived) & set(models))
+        if clash:
+            raise ConfigError(
+                f"config: models.{clash[0]}: name taken by the ablation of '{base}' (variant model); rename it"
+            )
+        for v, name in ablation_variant_models(config).items():
+            if name != base and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ConfigError(f"config: ablation: derived model name {name!r} (variant {v}) is not allowed")
+        # the derived models pass the same checks as declared ones
+        check_relations({**config, "models": {**models, **derived}}, base_dir)
+
+    rb = config.get("robustness")
+    if rb:
+        for t in rb["tables"]:
+            _table("robustness.tables", t, "whitebox")
+        for where, a in [("robustness.reference", rb["reference"])] + [
+            ("robustness.also", a) for a in rb.get("also", [])
+        ]:
+            if a not in attacks:
+                raise ConfigError(f"config: {where}: attack '{a}' is not declared under attacks")
+            if attacks[a]["kind"] == "none":
+                raise ConfigError(f"config: {where}: attack '{a}' is no attack; name a white-box attack")
+        ref_eps = attacks[rb["reference"]].get("eps")
+        for name, a in rb["attacks"].items():
+            where = f"robustness.attacks.{name}"
+            if name in attacks:
+                raise ConfigError(f"config: {where}: name already used under attacks; give it another name")
+            req, opt = ATTACK_KEYS[a["kind"]]
+            missing = [k for k in req if k not in a]
+            if missing:
+                raise ConfigError(f"config: {where}: attack kind '{a['kind']}' needs {', '.join(missing)}")
+            extra = sorted({k for k in a if k not in ("kind", "label")} - set(req) - set(opt))
+            if extra:
+                raise ConfigError(
+                    f"config: {where}.{extra[0]}: not a parameter of attack kind '{a['kind']}'; "
+                    f"allowed: {', '.join(req + opt)}"
+                )
+            if a["kind"] == "pgd" and a.get("restarts", 1) < 5:
+                warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
+        for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [
+            ("robustness.also", attacks[n]) for n in rb.get("also", [])
+        ]:
+            if abs(float(a["eps"]) - float(ref_eps)) > 1e-9:
+                raise ConfigError(
+                    f"config: {where}: eps {a['eps']} differs from the reference attack's eps {ref_eps}; "
+                    "the strongest attack is taken over one budget"
+                )
+
+    sn = config.get("sanity")
+    if sn:
+        for t in sn["tables"]:
+            _table("sanity.tables", t)
+        eps = sorted(sn["eps"])
+        if eps[-1] < 0.5:
+            raise ConfigError(
+                f"config: sanity.eps: largest eps {eps[-1]} is below 0.5; the sweep must grow toward 1 "
+                "(accuracy should fall to about 0)"
+            )
+        kinds = {s["kind"] for s in sn["sweeps"].values()}
+        if not (kinds & {"fgsm"}) or not (kinds & {"ifgsm", "pgd"}):
+            warnings.append(
+                "sanity.sweeps: without both a single-step (fgsm) and an iterative (ifgsm, pgd) sweep the "
+                "'iterative >= single-step' check uses the tables' attacks only"
+            )
+        for name, s in sn["sweeps"].items():
+            if s["kind"] in ("ifgsm", "pgd") and "k" not in s:
+                raise ConfigError(f"config: sanity.sweeps.{name}: kind '{s['kind']}' needs k")
+    return warnings

@@ -208,6 +208,8 @@ def all_targets():
             ]
     if config.get("cost_table", True):
         out += [f"{R}/tables/training_cost.{ext}" for ext in ("csv", "tex", "html")]
+    if config.get("science", False):
+        out += science_targets()
     return out
 
 
@@ -264,3 +266,331 @@ def surface_inputs(wildcards):
         f"{R}/surfaces/{wildcards.figure}/{m}/seed{seed}/{attack}.npz"
         for m in f["models"]
     ]
+
+
+# --------------------------------------------------------------------------- #
+# Scientific validity (workflow/rules/science.smk): second-step ablation,
+# stronger evaluation, sanity checks, checked statements.
+# --------------------------------------------------------------------------- #
+from e2sad.config import check_science  # noqa: E402
+from e2sad.science import ablation_models, ablation_variant_models  # noqa: E402
+
+try:
+    SCIENCE_WARNINGS = check_science(config, base_dir=workflow.basedir)
+except ConfigError as exc:
+    print(f"e2sad: error: {exc}", file=sys.stderr)
+    sys.exit(1)
+for _w in SCIENCE_WARNINGS:
+    print(f"e2sad: note: {_w}", file=sys.stderr)
+
+ABLATION = config.get("ablation") or {}
+ROBUST = config.get("robustness") or {}
+SANITY = config.get("sanity") or {}
+# variant -> model; the derived models join MODELS, so rules train/evaluate build them
+ABLATION_VARIANTS = ablation_variant_models(config)
+MODELS = {**MODELS, **ablation_models(config)}
+SCIENCE_ATTACKS = {**ATTACKS, **ROBUST.get("attacks", {})}
+# the paper's qualitative claims are about this table
+STATEMENTS_TABLE = "table_3_1"
+
+
+wildcard_constraints:
+    model="|".join(re.escape(m) for m in MODELS),
+
+
+def science_note(dataset, n):
+    """scale_note, and the test subset of the check (n: None = all)."""
+    subset = f"the first {n}" if n else "all"
+    return f"{scale_note(dataset)}; this check on {subset} test images"
+
+
+def clean_attack():
+    return next((a for a, x in ATTACKS.items() if x["kind"] == "none"), None)
+
+
+def science_attack_args(attack):
+    a = SCIENCE_ATTACKS[attack]
+    args = [f"--attack {a['kind']}"]
+    for k in ("eps", "k", "step", "restarts", "steps"):
+        if k in a:
+            args.append(f"--{k} {a[k]}")
+    if "seed" in a:
+        args.append(f"--attack-seed {a['seed']}")
+    return " ".join(args)
+
+
+def subset_eval_args(model, section):
+    """eval_args with the test subset and batch size of a science section."""
+    n = section.get("n_test")
+    args = [
+        f"--dataset {dataset_of(model)}",
+        f"--batch-size {section.get('batch_size', 500)}",
+        f"--device {COMPUTE['device']}",
+    ]
+    if n:
+        args.append(f"--n {n}")
+    if dataset_of(model) == "svhn":
+        args.append(f"--svhn-normalization {config['svhn_normalization']}")
+    return " ".join(args)
+
+
+def sweep_args(sweep):
+    s = SANITY["sweeps"][sweep]
+    args = [f"--attack {s['kind']}"]
+    if "k" in s:
+        args.append(f"--k {s['k']}")
+    if "restarts" in s:
+        args.append(f"--restarts {s['restarts']}")
+    if "seed" in s:
+        args.append(f"--attack-seed {s['seed']}")
+    return " ".join(args)
+
+
+def _active_tables(names):
+    return [t for t in names if config["tables"][t]["dataset"] in ACTIVE]
+
+
+# ---- ablation
+
+
+def ablation_table_name():
+    return ABLATION.get("table", "table_3_1")
+
+
+def ablation_active():
+    return bool(ABLATION) and bool(_active_tables([ablation_table_name()]))
+
+
+def ablation_rows():
+    if not ablation_active():
+        return []
+    attacks = config["tables"][ablation_table_name()]["attacks"]
+    return [
+        f"{R}/eval/{m}/seed{s}/{a}.json"
+        for m in ABLATION_VARIANTS.values()
+        for s in SEEDS
+        for a in attacks
+    ]
+
+
+def ablation_model_files():
+    if not ablation_active():
+        return []
+    return [model_file(m, s) for m in ABLATION_VARIANTS.values() for s in SEEDS]
+
+
+def ablation_spec():
+    t = config["tables"][ablation_table_name()]
+    base = ABLATION["base"]
+    spec = {
+        "title": f"Second-step ablation of {base}: each reading of eq. 3.2 at the same budget and seeds",
+        "base": base,
+        "variants": ABLATION_VARIANTS,
+        "attacks": t["attacks"],
+        "attack_labels": {a: ATTACKS[a]["label"] for a in t["attacks"]},
+        "paper_table": t.get("paper_table", ablation_table_name()),
+        "paper_model": base,
+        "note": scale_note(t["dataset"]),
+        "config": {
+            "models": {m: MODELS[m] for m in ABLATION_VARIANTS.values()},
+            "training": config["training"][t["dataset"]],
+            "evaluation": config["evaluation"],
+            "seeds": SEEDS,
+        },
+    }
+    spec["config_hash"] = config_hash(spec["config"])
+    return spec
+
+
+def ablation_targets():
+    if not ablation_active():
+        return []
+    return [f"{R}/science/ablation.{ext}" for ext in ("csv", "tex", "html")]
+
+
+# ---- stronger evaluation
+
+
+def robust_models():
+    names = []
+    for t in _active_tables(ROBUST.get("tables", [])):
+        names += config["tables"][t]["models"]
+    return list(dict.fromkeys(names))
+
+
+def robust_attacks():
+    """Every attack counted in "strongest": the reference, the paper's others, the new ones."""
+    return list(
+        dict.fromkeys(
+            [ROBUST["reference"]] + ROBUST.get("also", []) + list(ROBUST["attacks"])
+        )
+    )
+
+
+def robustness_inputs():
+    if not robust_models():
+        return []
+    clean = [clean_attack()] if clean_attack() else []
+    return [
+        f"{R}/science/robustness/eval/{m}/seed{s}/{a}.json"
+        for m in robust_models()
+        for s in SEEDS
+        for a in clean + robust_attacks()
+    ]
+
+
+def robustness_spec():
+    models = robust_models()
+    attacks = robust_attacks()
+    ds = MODELS[models[0]]["dataset"]
+    spec = {
+        "title": "Stronger evaluation: the paper's attack beside the strongest attack found",
+        "models": models,
+        "model_info": {
+            m: {"column": MODELS[m]["column"], "label": MODELS[m]["label"]}
+            for m in models
+        },
+        "reference": ROBUST["reference"],
+        "attacks": attacks,
+        "clean": clean_attack(),
+        "attack_labels": {
+            a: SCIENCE_ATTACKS[a]["label"] for a in attacks + [clean_attack()] if a
+        },
+        "paper_table": _active_tables(ROBUST["tables"])[0],
+        "flag_drop": ROBUST.get("flag_drop", 0.05),
+        "note": science_note(ds, ROBUST.get("n_test")),
+        "config": {
+            "attacks": {a: SCIENCE_ATTACKS[a] for a in attacks},
+            "n_test": ROBUST.get("n_test"),
+            "seeds": SEEDS,
+        },
+    }
+    spec["config_hash"] = config_hash(spec["config"])
+    return spec
+
+
+def robustness_targets():
+    if not robust_models():
+        return []
+    return [f"{R}/science/robustness.{ext}" for ext in ("csv", "tex", "html")]
+
+
+# ---- sanity checks
+
+
+def sanity_tables():
+    return _active_tables(SANITY.get("tables", []))
+
+
+def sanity_models():
+    names = []
+    for t in sanity_tables():
+        names += config["tables"][t]["models"] + config["tables"][t].get(
+            "substitutes", []
+        )
+    return list(dict.fromkeys(names))
+
+
+def sanity_sweeps():
+    return [
+        f"{R}/science/sanity/sweep/{m}/seed{s}/{sw}.json"
+        for m in sanity_models()
+        for s in SEEDS
+        for sw in SANITY.get("sweeps", {})
+    ]
+
+
+def sanity_whitebox():
+    """Evaluation rows the checks compare: the white-box tables' attacks, and the
+    transfer tables' attack run white-box on each target."""
+    out = []
+    for name in sanity_tables():
+        t = config["tables"][name]
+        attacks = t["attacks"] if t["kind"] == "whitebox" else [t["attack"]]
+        out += [
+            f"{R}/eval/{m}/seed{s}/{a}.json"
+            for m in t["models"]
+            for s in SEEDS
+            for a in attacks
+        ]
+    return list(dict.fromkeys(out))
+
+
+def sanity_transfer():
+    out = []
+    for name in sanity_tables():
+        if config["tables"][name]["kind"] == "transfer":
+            out += table_inputs(name)
+    return out
+
+
+def sanity_spec():
+    models = sanity_models()
+    attacks = {}
+    transfer = {}
+    for name in sanity_tables():
+        t = config["tables"][name]
+        for a in t["attacks"] if t["kind"] == "whitebox" else [t["attack"]]:
+            attacks[a] = {
+                k: ATTACKS[a][k] for k in ("kind", "eps", "k") if k in ATTACKS[a]
+            }
+        if t["kind"] == "transfer":
+            transfer[name] = t["attack"]
+    ds = MODELS[models[0]]["dataset"]
+    spec = {
+        "models": models,
+        "model_labels": {
+            m: f"{MODELS[m]['column']}, {MODELS[m]['label']}" for m in models
+        },
+        "attacks": attacks,
+        "transfer_attacks": transfer,
+        "sweep_labels": {n: x["label"] for n, x in SANITY["sweeps"].items()},
+        "note": science_note(ds, SANITY.get("n_test")),
+        "config": {
+            "eps": SANITY["eps"],
+            "sweeps": SANITY["sweeps"],
+            "n_test": SANITY.get("n_test"),
+            "seeds": SEEDS,
+        },
+    }
+    spec["config_hash"] = config_hash(spec["config"])
+    return spec
+
+
+def sanity_targets():
+    if not sanity_models():
+        return []
+    return [f"{R}/science/sanity.{ext}" for ext in ("csv", "html")] + [
+        f"{R}/science/figures/eps_sweep.{ext}" for ext in ("pdf", "png")
+    ]
+
+
+# ---- checked statements
+
+
+def statements_spec():
+    t = config["tables"][STATEMENTS_TABLE]
+    return {
+        "attacks": {
+            a: {k: ATTACKS[a][k] for k in ("kind", "eps", "k") if k in ATTACKS[a]}
+            for a in t["attacks"]
+        },
+        "note": scale_note(t["dataset"]),
+    }
+
+
+def statements_targets():
+    if STATEMENTS_TABLE not in config["tables"] or not _active_tables(
+        [STATEMENTS_TABLE]
+    ):
+        return []
+    return [f"{R}/science/statements.{ext}" for ext in ("html", "md", "csv")]
+
+
+def science_targets():
+    return (
+        ablation_targets()
+        + robustness_targets()
+        + sanity_targets()
+        + statements_targets()
+    )

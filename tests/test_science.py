@@ -1,0 +1,367 @@
+"""Fast tests of the scientific-validity checks (e2sad/science.py, workflow/rules/science.smk).
+
+No training: the checks are pure functions of result files, exercised here on
+small hand-made rows and sidecars, plus one Snakemake dry run of ``science``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from e2sad import science
+from e2sad.config import check_science
+from e2sad.errors import ConfigError
+from e2sad.tables import paper_values
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _smoke_config() -> dict:
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+    return cfg
+
+
+def smoke_config() -> dict:
+    return copy.deepcopy(_smoke_config())
+
+
+# --------------------------------------------------------------------------- statements
+
+DEFENSES = {
+    "mnist_natural_H": "natural",
+    "mnist_natural_S": "natural",
+    "mnist_fgsm03_H": "fgsm_at",
+    "mnist_fgsm03_S": "fgsm_at",
+    "mnist_fgsm04_H": "fgsm_at",
+    "mnist_fgsm04_S": "fgsm_at",
+    "mnist_ifgsm03_H": "ifgsm_at",
+    "mnist_ifgsm03_S": "ifgsm_at",
+    "mnist_e2sad_S": "e2sad",
+}
+
+
+def _cost(e2sad_s=0.3, ifgsm_s=1.5) -> pd.DataFrame:
+    step = {"natural": 0.1, "fgsm_at": 0.18, "ifgsm_at": ifgsm_s, "e2sad": e2sad_s}
+    return pd.DataFrame(
+        [{"model": m, "defense": d, "median_step_s": step[d], "x_natural": step[d] / 0.1} for m, d in DEFENSES.items()]
+    )
+
+
+def _paper_table() -> pd.DataFrame:
+    pv = paper_values()
+    pv = pv[pv["table"] == "table_3_1"]
+    return pd.DataFrame({"row": pv["row"], "model": pv["model"], "accuracy": pv["value"]})
+
+
+def test_statements_all_pass_on_the_papers_own_numbers():
+    """The thresholds must accept the paper's Table 3.1 (else they test something else)."""
+    df = science.check_statements(_paper_table(), _cost())
+    assert len(df) == 6
+    assert (df["verdict"] == "PASS").all(), df.to_string()
+
+
+def test_statements_one_fails_one_passes(tmp_path):
+    """Hand-made CSVs: e2SAD loses under IFGSM (S4 fails), the natural model stays defenseless (S1 passes)."""
+    rows = [
+        ("clean", "mnist_natural_H", 0.99),
+        ("fgsm_0.3", "mnist_natural_H", 0.10),
+        ("ifgsm_0.3_k30", "mnist_natural_H", 0.00),
+        ("fgsm_0.3", "mnist_e2sad_S", 0.95),
+        ("ifgsm_0.3_k30", "mnist_e2sad_S", 0.40),
+    ]
+    table = tmp_path / "table_3_1.csv"
+    pd.DataFrame(rows, columns=["row", "model", "accuracy"]).to_csv(table, index=False)
+    cost = tmp_path / "training_cost.csv"
+    _cost().to_csv(cost, index=False)
+    df = science.check_statements(table, cost).set_index("statement")
+    s1 = df.loc[[s for s in df.index if s.startswith("Natural")][0]]
+    s4 = df.loc[[s for s in df.index if s.startswith("e2SAD resists")][0]]
+    assert s1.verdict == "PASS" and "0.1000" in s1.evidence
+    assert s4.verdict == "FAIL" and "mnist_e2sad_S @ ifgsm_0.3_k30 = 0.4000" in s4.evidence
+    # missing defenses are reported as not tested, never as a silent PASS
+    s3 = df.loc[[s for s in df.index if s.startswith("IFGSM adversarial")][0]]
+    assert s3.verdict == "FAIL" and "not tested" in s3.evidence
+
+
+def test_statements_cost_threshold():
+    ok = science.check_statements(_paper_table(), _cost(e2sad_s=0.3, ifgsm_s=1.5))
+    bad = science.check_statements(_paper_table(), _cost(e2sad_s=0.9, ifgsm_s=1.5))
+    assert ok.iloc[-1]["verdict"] == "PASS" and "ratio 0.200" in ok.iloc[-1]["evidence"]
+    assert bad.iloc[-1]["verdict"] == "FAIL" and "ratio 0.600" in bad.iloc[-1]["evidence"]
+
+
+def test_statements_render(tmp_path):
+    df = science.check_statements(_paper_table(), _cost())
+    science.render_statements(df, {"note": "SMOKE"}, tmp_path / "s.html", tmp_path / "s.md", tmp_path / "s.csv")
+    md = (tmp_path / "s.md").read_text()
+    assert "6 of 6 statements PASS" in md and "**PASS**" in md and "SMOKE" in md
+    assert "<table>" in (tmp_path / "s.html").read_text()
+
+
+# --------------------------------------------------------------------------- ablation
+
+ATTACKS_3_1 = ["clean", "fgsm_0.3", "fgsm_0.4", "ifgsm_0.3_k10", "ifgsm_0.3_k30"]
+
+
+def _fake_ablation(tmp_path, seeds=(0, 1)):
+    paper = science.paper_column("table_3_1", "mnist_e2sad_S")
+    # offsets from the paper: entropy closest, literal furthest
+    offset = {"literal": -0.30, "entropy": -0.01, "random_start": -0.05, "clean_target": -0.10}
+    g2 = {"literal": 1e-12, "entropy": 3e-6, "random_start": 2e-6, "clean_target": 4e-6}
+    variants = {v: ("mnist_e2sad_S" if v == "entropy" else f"mnist_e2sad_S__{v}") for v in offset}
+    rows, models = [], []
+    for v, m in variants.items():
+        for s in seeds:
+            for a in ATTACKS_3_1:
+                rows.append(
+                    {"model": m, "attack_name": a, "accuracy": paper[a] + offset[v] + 0.002 * s, "seed": s, "n": 64}
+                )
+            p = tmp_path / m / f"seed{s}" / "model.pt"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            meta = {
+                "seed": s,
+                "values": {"name": m},
+                "train": {"second_step_g2_abs_mean": g2[v] * (1 + s), "second_step_g2_over_g1_mean": g2[v] * 1e4},
+            }
+            Path(f"{p}.meta.json").write_text(json.dumps(meta))
+            models.append(str(p))
+    spec = {
+        "variants": variants,
+        "attacks": ATTACKS_3_1,
+        "paper_table": "table_3_1",
+        "paper_model": "mnist_e2sad_S",
+        "attack_labels": {a: a for a in ATTACKS_3_1},
+        "note": "test",
+    }
+    return pd.DataFrame(rows), models, spec
+
+
+def test_ablation_table_names_the_closest_variant(tmp_path):
+    rows, models, spec = _fake_ablation(tmp_path)
+    tidy, verdict = science.ablation_table(rows, science.read_g2(models), spec)
+    assert verdict["best"] == "entropy"
+    assert [v for v, _ in verdict["ranking"]] == ["entropy", "random_start", "clean_target", "literal"]
+    # two sentences, with the numbers
+    assert verdict["text"].count(". ") == 1 and verdict["text"].endswith(".")
+    assert "0.0090" in verdict["text"]  # mean |diff| of entropy: 0.01 - 0.001 (mean of two seeds)
+    assert "literal" in verdict["text"]  # smallest g2
+    ent = tidy[tidy["variant"] == "entropy"]
+    assert len(ent) == 5 and (ent["seeds"] == 2).all() and ent["std"].notna().all()
+    assert ent["g2_abs_mean"].iloc[0] == pytest.approx(4.5e-6)
+    assert tidy.loc[tidy["best"], "variant"].unique().tolist() == ["entropy"]
+
+
+def test_ablation_render_shows_mean_std_and_verdict(tmp_path):
+    rows, models, spec = _fake_ablation(tmp_path)
+    tidy, verdict = science.ablation_table(rows, science.read_g2(models), spec)
+    out = tmp_path / "out"
+    science.render_ablation(tidy, verdict, spec, out / "a.csv", out / "a.tex", out / "a.html")
+    page = (out / "a.html").read_text()
+    assert "±" in page and "Verdict" in page and "best" in page
+    assert "entropy" in (out / "a.tex").read_text()
+    assert len(pd.read_csv(out / "a.csv")) == 20
+
+
+def test_ablation_missing_row_is_an_error(tmp_path):
+    rows, models, spec = _fake_ablation(tmp_path, seeds=(0,))
+    rows = rows[~((rows["model"] == "mnist_e2sad_S__literal") & (rows["attack_name"] == "fgsm_0.4"))]
+    with pytest.raises(science.DataError, match="literal.*fgsm_0.4"):
+        science.ablation_table(rows, science.read_g2(models), spec)
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def test_flag_threshold():
+    assert science.flag_masking(0.90, 0.84)  # 6 points
+    assert not science.flag_masking(0.90, 0.86)  # 4 points
+    assert not science.flag_masking(0.90, 0.85 + 1e-9)
+    assert science.flag_masking(0.90, 0.87, flag_drop=0.02)
+
+
+def _robust_rows(ref, pgd, apgd, seeds=(0,)):
+    rows = []
+    for s in seeds:
+        for a, acc in [("clean", 0.99), ("ifgsm_0.3_k30", ref), ("pgd", pgd), ("apgd_ce", apgd)]:
+            rows.append({"model": "m", "attack_name": a, "accuracy": acc, "seed": s, "n": 100})
+    return pd.DataFrame(rows)
+
+
+def test_robustness_table_flags_a_drop_above_threshold():
+    spec = {
+        "models": ["m"],
+        "reference": "ifgsm_0.3_k30",
+        "attacks": ["ifgsm_0.3_k30", "pgd", "apgd_ce"],
+        "clean": "clean",
+        "flag_drop": 0.05,
+    }
+    ok = science.robustness_table(_robust_rows(0.90, 0.88, 0.87), spec).iloc[0]
+    assert ok.strongest == "apgd_ce" and ok["accuracy_drop"] == pytest.approx(0.03) and ok.flag == ""
+    bad = science.robustness_table(_robust_rows(0.90, 0.80, 0.87), spec).iloc[0]
+    assert bad.strongest == "pgd" and bad.flag == science.FLAG_TEXT
+    same = science.robustness_table(_robust_rows(0.50, 0.50, 0.50), spec).iloc[0]
+    assert same.strongest == "ifgsm_0.3_k30" and same["accuracy_drop"] == 0
+
+
+def test_robustness_render_mean_std(tmp_path):
+    spec = {
+        "models": ["m"],
+        "model_info": {"m": {"column": "e2SAD", "label": "S"}},
+        "reference": "ifgsm_0.3_k30",
+        "attacks": ["ifgsm_0.3_k30", "pgd", "apgd_ce"],
+        "clean": "clean",
+        "flag_drop": 0.05,
+        "note": "test",
+    }
+    rows = _robust_rows(0.90, 0.80, 0.87, seeds=(0, 1))
+    rows.loc[rows["seed"] == 1, "accuracy"] -= 0.02
+    df = science.robustness_table(rows, spec)
+    science.render_robustness(df, spec, tmp_path / "r.csv", tmp_path / "r.tex", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "0.7900 ± 0.0141" in page and science.FLAG_TEXT in page and "1 of 1 models" in page
+
+
+# --------------------------------------------------------------------------- sanity
+
+
+def _sweep(model, sweep, kind, accs, eps=(0.0, 0.5, 1.0)):
+    return [
+        {"model": model, "sweep": sweep, "kind": kind, "eps": e, "accuracy": a, "seed": 0} for e, a in zip(eps, accs)
+    ]
+
+
+def test_sanity_checks_pass_and_flag():
+    sweeps = pd.DataFrame(
+        _sweep("good", "fgsm", "fgsm", [0.99, 0.30, 0.10])
+        + _sweep("good", "pgd", "pgd", [0.99, 0.05, 0.0])
+        # masked: FGSM stays high at eps 1; PGD weaker than FGSM at eps 0.5
+        + _sweep("masked", "fgsm", "fgsm", [0.99, 0.60, 0.70])
+        + _sweep("masked", "pgd", "pgd", [0.99, 0.70, 0.30])
+    )
+    wb = pd.DataFrame(
+        [
+            {"model": m, "attack_name": a, "accuracy": acc, "seed": 0}
+            for m, a, acc in [
+                ("good", "fgsm_0.3", 0.5),
+                ("good", "ifgsm_0.3_k30", 0.1),
+                ("masked", "fgsm_0.3", 0.5),
+                ("masked", "ifgsm_0.3_k30", 0.6),
+            ]
+        ]
+    )
+    tr = pd.DataFrame(
+        [
+            {"model": m, "substitute": s, "attack_name": "ifgsm_0.3_k30", "accuracy": acc, "seed": 0}
+            for m, s, acc in [("good", "a", 0.5), ("good", "b", 0.3), ("masked", "a", 0.4)]
+        ]
+    )
+    spec = {
+        "models": ["good", "masked", "lonely"],
+        "attacks": {"fgsm_0.3": {"kind": "fgsm", "eps": 0.3}, "ifgsm_0.3_k30": {"kind": "ifgsm", "eps": 0.3}},
+        "transfer_attacks": {"table_3_2": "ifgsm_0.3_k30"},
+    }
+    checks = science.sanity_checks(sweeps, wb, tr, spec)
+    v = {(r.model, r.check.split(":")[0]): r.verdict for r in checks.itertuples()}
+    assert v[("good", "fgsm")] == v[("good", "pgd")] == "PASS"
+    assert v[("good", "iterative >= single-step at the same eps")] == "PASS"
+    assert v[("good", "white-box >= transfer from any substitute")] == "PASS"
+    assert v[("masked", "fgsm")] == "FLAG"
+    assert v[("masked", "pgd")] == "FLAG"  # 0.30 left at eps 1
+    assert v[("masked", "iterative >= single-step at the same eps")] == "FLAG"
+    assert v[("masked", "white-box >= transfer from any substitute")] == "FLAG"
+    assert v[("lonely", "white-box >= transfer from any substitute")] == "n/a"
+    ev = checks[(checks["model"] == "masked") & checks["check"].str.startswith("white-box")]["evidence"].iloc[0]
+    assert "0.6000" in ev and "0.4000" in ev and "from a" in ev
+
+
+def test_sanity_render(tmp_path):
+    sweeps = pd.DataFrame(_sweep("m", "fgsm", "fgsm", [0.99, 0.3, 0.1]) + _sweep("m", "pgd", "pgd", [0.99, 0.0, 0.0]))
+    checks = science.sanity_checks(sweeps, pd.DataFrame(), pd.DataFrame(), {"models": ["m"]})
+    science.render_sanity(checks, {"note": "test"}, tmp_path / "s.csv", tmp_path / "s.html")
+    page = (tmp_path / "s.html").read_text()
+    assert "PASS" in page and "n/a" in page
+
+
+# --------------------------------------------------------------------------- config and workflow
+
+
+def test_ablation_models_derived_and_checked():
+    cfg = smoke_config()
+    variants = science.ablation_variant_models(cfg)
+    assert variants["entropy"] == "mnist_e2sad_S"  # the base's own variant is not trained twice
+    assert variants["literal"] == "mnist_e2sad_S__literal"
+    derived = science.ablation_models(cfg)
+    assert set(derived) == {"mnist_e2sad_S__literal", "mnist_e2sad_S__random_start", "mnist_e2sad_S__clean_target"}
+    base = cfg["models"]["mnist_e2sad_S"]
+    for m in derived.values():
+        assert {k: v for k, v in m.items() if k not in ("second_step", "column")} == {
+            k: v for k, v in base.items() if k not in ("second_step", "column")
+        }
+    check_science(cfg, REPO)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c["ablation"].update(base="mnist_fgsm03_H"), "needs an e2sad model"),
+        (lambda c: c["ablation"].update(base="nope"), "not declared"),
+        (lambda c: c["robustness"]["attacks"]["pgd40x5_0.3"].update(eps=0.4), "differs from the reference"),
+        (lambda c: c["robustness"]["attacks"]["apgd_ce_0.3"].update(k=3), "not a parameter"),
+        (lambda c: c["robustness"].update(reference="clean"), "no attack"),
+        (lambda c: c["sanity"].update(eps=[0.0, 0.1]), "grow toward 1"),
+        (
+            lambda c: (
+                c["models"]["mnist_e2sad_S"].pop("alpha")
+                and c["models"].update(mnist_e2sad_S__literal=c["models"]["mnist_e2sad_S"])
+            ),
+            "name taken",
+        ),
+    ],
+)
+def test_science_config_errors(edit, match):
+    cfg = smoke_config()
+    edit(cfg)
+    with pytest.raises(ConfigError, match=match):
+        check_science(cfg, REPO)
+
+
+def test_derived_models_pass_the_model_checks(monkeypatch):
+    """The derived models go through the same relation checks as declared ones."""
+    cfg = smoke_config()
+    real = science.ablation_models
+
+    def broken(c):
+        out = real(c)
+        out["mnist_e2sad_S__literal"] = {**out["mnist_e2sad_S__literal"], "eps": 0.3}  # not an e2SAD key
+        return out
+
+    monkeypatch.setattr(science, "ablation_models", broken)
+    with pytest.raises(ConfigError, match=r"models\.mnist_e2sad_S__literal\.eps"):
+        check_science(cfg, REPO)
+
+
+def test_science_dry_run():
+    """The science target plans at smoke scale (no job runs)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "science", "--configfile", "config/smoke.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "e2sad: error" not in out and "Traceback" not in out
