@@ -48,13 +48,39 @@ def smooth_labels(y: torch.Tensor, smoothing: float | None, classes: int = 10) -
     return target
 
 
-def _clean_pass(model, x, y):
-    """Clean forward kept for the final backward; returns logits, J(x), grad_x J(x)."""
+class _WithParamGrads(torch.autograd.Function):
+    """A scalar ``value`` whose gradient w.r.t. ``params`` is given: ``grads`` (times the upstream)."""
+
+    @staticmethod
+    def forward(ctx, value, grads, *params):
+        ctx.grads = grads
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, upstream):
+        return (None, None, *(g * upstream for g in ctx.grads))
+
+
+def _clean_pass(model, x, y, merge: bool = False):
+    """Clean forward kept for the final backward; returns logits, J(x), grad_x J(x).
+
+    ``merge``: one backward gives grad_x J and grad_theta J together (the input
+    gradient is nearly free on top of the parameter backward, which propagates
+    through every layer but the first anyway); the returned J(x) then carries
+    grad_theta J as a constant instead of its graph, so a later backward of the
+    loss gives the same parameter gradients (up to float rounding) without a
+    second pass through the clean graph.  Not for higher-order derivatives of
+    the loss w.r.t. the parameters.
+    """
     x = x.detach().requires_grad_(True)
     logits = model(x)
     loss = loss_fn(logits, y)
-    grad = torch.autograd.grad(loss, x, retain_graph=True)[0]
-    return logits, loss, grad
+    params = [p for p in model.parameters() if p.requires_grad] if merge else []
+    if not params:
+        grad = torch.autograd.grad(loss, x, retain_graph=True)[0]
+        return logits, loss, grad
+    grad, *pgrads = torch.autograd.grad(loss, [x, *params])
+    return logits.detach(), _WithParamGrads.apply(loss.detach(), tuple(pgrads), *params), grad
 
 
 def natural(model, x, y, **_):
@@ -63,18 +89,23 @@ def natural(model, x, y, **_):
     return Step(loss, {"clean": loss.detach()})
 
 
-def fgsm_at(model, x, y, *, alpha: float, eps: float, **_):
-    """FGSM adversarial training, eq. (2.6): alpha J(x) + (1 - alpha) J(x_fgsm)."""
-    logits, loss_clean, g = _clean_pass(model, x, y)
+def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False, **_):
+    """FGSM adversarial training, eq. (2.6): alpha J(x) + (1 - alpha) J(x_fgsm).
+
+    ``merge_clean``: the clean term's parameter gradients come from the same
+    backward as the attack's input gradient (see :func:`_clean_pass`); opt-in.
+    """
+    logits, loss_clean, g = _clean_pass(model, x, y, merge_clean)
     x_adv = fgsm(model, x, y, eps=eps, grad=g)
     loss_adv = loss_fn(model(x_adv), y)
     loss = alpha * loss_clean + (1 - alpha) * loss_adv
     return Step(loss, {"clean": loss_clean.detach(), "adv": loss_adv.detach()})
 
 
-def ifgsm_at(model, x, y, *, alpha: float, eps: float, k: int, **_):
-    """IFGSM adversarial training, eq. (2.6) with x_adv from IFGSM (step eps/k, k steps)."""
-    logits, loss_clean, g = _clean_pass(model, x, y)
+def ifgsm_at(model, x, y, *, alpha: float, eps: float, k: int, merge_clean: bool = False, **_):
+    """IFGSM adversarial training, eq. (2.6) with x_adv from IFGSM (step eps/k, k steps).
+    ``merge_clean``: as in :func:`fgsm_at`."""
+    logits, loss_clean, g = _clean_pass(model, x, y, merge_clean)
     x_adv = ifgsm(model, x, y, eps=eps, k=k, grad=g)
     loss_adv = loss_fn(model(x_adv), y)
     loss = alpha * loss_clean + (1 - alpha) * loss_adv
@@ -133,6 +164,7 @@ def e2sad_loss(
     clip_second: str = "range",
     sigma: float = 1e-3,
     generator=None,
+    merge_clean: bool = False,
     **_,
 ):
     """e2SAD, eq. (3.3) / Algorithm 1:
@@ -147,9 +179,11 @@ def e2sad_loss(
     Both arguments of the dissimilarity depend on theta (eq. 3.3), so its
     gradient flows through f(x_adv) and f(x2).
     Passes: 3 forwards, 2 input backwards, 3 parameter backwards (+1 F and
-    1 B_in for ``random_start``).
+    1 B_in for ``random_start``); with ``merge_clean`` (opt-in, see
+    :func:`_clean_pass`) one B_in and one B_w of the clean graph become one
+    backward for both.
     """
-    logits, loss_clean, g1 = _clean_pass(model, x, y)
+    logits, loss_clean, g1 = _clean_pass(model, x, y, merge_clean)
     x_adv = fgsm(model, x, y, eps=eps1, grad=g1).requires_grad_(True)
     logits_adv = model(x_adv)
     loss_adv = loss_fn(logits_adv, y)
@@ -178,7 +212,7 @@ def e2sad_loss(
     )
 
 
-def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", **_):
+def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", merge_clean: bool = False, **_):
     """Hamm's minimax defense, eq. (2.8), with the paper's mixture of clean loss:
 
     alpha J(x) + (1 - alpha) [ J(x_adv) + eps N / 2 * ||dJ(x_adv)/dx_adv|| ],
@@ -188,10 +222,11 @@ def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", **_
     l-infinity threat model, or ``l2``) and average over the batch, so the
     penalty is on the scale of J.  The penalty is differentiated through
     (double backward): x_adv is treated as a function of theta only through it.
+    ``merge_clean``: as in :func:`fgsm_at`.
     """
     if norm not in HAMM_NORMS:
         raise ConfigError(f"hamm norm '{norm}' unknown, allowed: {', '.join(HAMM_NORMS)}")
-    logits, loss_clean, g = _clean_pass(model, x, y)
+    logits, loss_clean, g = _clean_pass(model, x, y, merge_clean)
     x_adv = fgsm(model, x, y, eps=eps, grad=g).requires_grad_(True)
     loss_adv = loss_fn(model(x_adv), y)
     g_adv = torch.autograd.grad(loss_adv, x_adv, create_graph=True)[0] * x.shape[0]

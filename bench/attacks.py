@@ -1,0 +1,105 @@
+"""Attack throughput: e2sad.attacks FGSM / IFGSM-k against torchattacks FGSM / BIM(alpha=eps/k, steps=k).
+
+Same model (the MNIST CNN of Table A.1, briefly trained with ``--train-steps``, or
+as initialised), same batch, all attacks interleaved round-robin in one run
+(order rotated per repetition); medians.  Prints images/s, the ratio
+e2sad / torchattacks (> 1: e2sad faster) and max |x_adv(e2sad) - x_adv(torchattacks)|.
+
+Example:  python bench/attacks.py --reps 7 --data /tmp/bench/mnist.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torchattacks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import batch, machine, make_clock, med, setup, spread, table  # noqa: E402
+
+from e2sad.attacks import fgsm, ifgsm, loss_fn  # noqa: E402
+from e2sad.models import MnistCNN  # noqa: E402
+
+
+def quick_train(model, x, y, steps: int):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+    model.eval()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eps", type=float, default=0.3)
+    ap.add_argument("--ks", default="10,30", help="IFGSM/BIM steps, comma separated")
+    ap.add_argument("--train-steps", type=int, default=30, help="Adam steps on the batch before attacking")
+    ap.add_argument("--data", default=None, help="prepared MNIST .pt (default: uniform noise)")
+    a = ap.parse_args(argv)
+
+    dev = setup(a.device, a.threads)
+    clock = make_clock(dev)
+    x, y = batch(a.batch_size, dev, a.data)
+    model = MnistCNN().to(dev)
+    quick_train(model, x, y, a.train_steps)
+    ks = [int(k) for k in a.ks.split(",") if k]
+
+    pairs = {"FGSM": (lambda: fgsm(model, x, y, eps=a.eps), torchattacks.FGSM(model, eps=a.eps))}
+    for k in ks:
+        pairs[f"IFGSM-{k}"] = (
+            lambda k=k: ifgsm(model, x, y, eps=a.eps, k=k),
+            torchattacks.BIM(model, eps=a.eps, alpha=a.eps / k, steps=k),
+        )
+    jobs = [(name, side) for name in pairs for side in ("e2sad", "torchattacks")]
+    T = {j: [] for j in jobs}
+    diff = {}
+    print(f"# {machine(dev)}; batch {a.batch_size}; eps {a.eps}; reps {a.reps} (+{a.warmup} warmup)")
+    for rep in range(a.warmup + a.reps):
+        rot = rep % len(jobs)
+        outs = {}
+        for name, side in jobs[rot:] + jobs[:rot]:
+            ours, theirs = pairs[name]
+            t0 = clock()
+            out = ours() if side == "e2sad" else theirs(x, y)
+            dt = clock() - t0
+            outs[(name, side)] = out
+            if rep >= a.warmup:
+                T[(name, side)].append(dt)
+        for name in pairs:
+            d = float((outs[(name, "e2sad")] - outs[(name, "torchattacks")]).abs().max())
+            diff[name] = max(diff.get(name, 0.0), d)
+        print(f"# rep {rep + 1}/{a.warmup + a.reps} done", file=sys.stderr, flush=True)
+
+    rows = []
+    for name in pairs:
+        te, tt = med(T[(name, "e2sad")]), med(T[(name, "torchattacks")])
+        rows.append(
+            [
+                name,
+                f"{a.batch_size / te:.0f}",
+                f"{a.batch_size / tt:.0f}",
+                f"{tt / te:.3f}",
+                f"{spread(T[(name, 'e2sad')])}/{spread(T[(name, 'torchattacks')])}",
+                f"{diff[name]:.1e}",
+            ]
+        )
+    print()
+    print(
+        table(
+            rows,
+            ["attack", "e2sad img/s", "torchattacks img/s", "e2sad/torchattacks", "IQR e2/ta", "max|diff|"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Training-step cost of every defense on the MNIST CNN (Table A.1), against its pass-count floor.
+
+One run, everything interleaved: each repetition times, round-robin (the order
+rotated from one repetition to the next), the single passes
+
+    F      forward that keeps its graph (input and parameters require grad), incl. the loss
+    B_in   backward for the input gradient only (autograd.grad(J, x, retain_graph=True))
+    B_w    backward for the parameter gradients only (J.backward(inputs=params))
+    B_xw   one backward giving both (autograd.grad(J, [x, *params])): the "merge" pass
+    B_in^c B_in with create_graph=True (Hamm's input gradient, differentiable)
+    DB     the parameter backward of the Hamm penalty alone through its double-backward graph
+    DB_w   Hamm's actual adversarial backward: J(x_adv) + penalty w.r.t. the parameters
+    opt    one Adam step (the trainer's default optimizer)
+
+and one full training step per defense, done exactly as e2sad.train does it
+(``with precision: step = defense(...)``; ``zero_grad``; ``step.loss.backward(inputs=params)``;
+``opt.step()``).  Medians over the repetitions; each step is compared with
+natural and with its floor, the sum of the pass medians it cannot avoid:
+
+    natural   F + B_w                                 + opt
+    FGSM-AT   2F + B_in + 2B_w                        + opt
+    IFGSM-AT  (k+1)F + k B_in + 2B_w                  + opt
+    e2SAD     3F + 2B_in + 3B_w  (+F + B_in random_start) + opt
+    Hamm      2F + B_in + B_in^c + B_w + DB_w         + opt
+
+With ``--merge`` (default on) FGSM-AT and e2SAD also run with the clean
+term's backward merged into the first attack step's input gradient (one B_xw
+instead of B_in + B_w; the ``merge_clean=True`` flag of e2sad.defenses), whose
+floors replace B_in + B_w by B_xw.  ``--compare-bf16`` adds natural and e2SAD
+steps under the other precision, in the same round-robin.
+
+Example (the README's figures):  python bench/bench_training.py --reps 9 --compare-bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import batch, machine, make_clock, med, setup, spread, table  # noqa: E402
+
+from e2sad import defenses as D  # noqa: E402
+from e2sad.attacks import fgsm, loss_fn  # noqa: E402
+from e2sad.models import MnistCNN  # noqa: E402
+from e2sad.train import precision_context  # noqa: E402
+
+E2 = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, clip_second="range")
+HAMM = dict(alpha=0.5, eps=0.3, norm="l1")
+
+
+def configs(ks: list[int], merge: bool) -> list[tuple[str, object, dict, dict]]:
+    """(label, defense function, hyperparameters, floor as pass counts)."""
+    out = [
+        ("natural", D.natural, {}, {"F": 1, "B_w": 1}),
+        ("fgsm_at", D.fgsm_at, dict(alpha=0.5, eps=0.3), {"F": 2, "B_in": 1, "B_w": 2}),
+    ]
+    if merge:
+        hp = dict(alpha=0.5, eps=0.3, merge_clean=True)
+        out.append(("fgsm_at merged", D.fgsm_at, hp, {"F": 2, "B_xw": 1, "B_w": 1}))
+    for k in ks:
+        out.append((f"ifgsm_at k={k}", D.ifgsm_at, dict(alpha=0.5, eps=0.3, k=k), {"F": k + 1, "B_in": k, "B_w": 2}))
+    for v in D.SECOND_STEP_VARIANTS:
+        extra = 1 if v == "random_start" else 0
+        out.append((f"e2sad {v}", D.e2sad_loss, dict(E2, second_step=v), {"F": 3 + extra, "B_in": 2 + extra, "B_w": 3}))
+    if merge:
+        out.append(
+            (
+                "e2sad entropy merged",
+                D.e2sad_loss,
+                dict(E2, second_step="entropy", merge_clean=True),
+                {"F": 3, "B_xw": 1, "B_in": 1, "B_w": 2},
+            )
+        )
+    out.append(("hamm l1", D.hamm_minimax, HAMM, {"F": 2, "B_in": 1, "B_inc": 1, "B_w": 1, "DB_w": 1}))
+    for c in out:
+        c[3]["opt"] = 1
+    return out
+
+
+PASSES = {
+    "F": "F  forward kept for backward",
+    "B_in": "B_in  input grad only",
+    "B_w": "B_w  param grads only",
+    "B_xw": "B_xw  input + param grads, one pass",
+    "B_inc": "B_in^c  input grad, create_graph",
+    "DB": "DB  penalty-only double backward",
+    "DB_w": "DB_w  J(x_adv)+penalty param backward",
+    "opt": "opt  Adam step",
+    "zero_grad": "zero_grad",
+}
+
+
+def time_passes(model, params, opt, x, y, ctx, clock, T):
+    """One repetition of every single pass; appends seconds to T[name]."""
+    n = x.shape[0]
+    xx = x.detach().requires_grad_(True)
+    t0 = clock()
+    with ctx:
+        loss = loss_fn(model(xx), y)
+    t1 = clock()
+    g = torch.autograd.grad(loss, xx, retain_graph=True)[0]
+    t2 = clock()
+    opt.zero_grad(set_to_none=True)
+    t3 = clock()
+    loss.backward(inputs=params)
+    t4 = clock()
+    opt.step()
+    t5 = clock()
+    T["F"].append(t1 - t0)
+    T["B_in"].append(t2 - t1)
+    T["zero_grad"].append(t3 - t2)
+    T["B_w"].append(t4 - t3)
+    T["opt"].append(t5 - t4)
+    del loss
+
+    # merged: input and parameter gradients of J in one backward
+    with ctx:
+        loss = loss_fn(model(xx), y)
+    t0 = clock()
+    torch.autograd.grad(loss, [xx, *params])
+    T["B_xw"].append(clock() - t0)
+    del loss
+
+    # Hamm: differentiable input gradient at x_adv, then the double backward
+    eps = HAMM["eps"]
+    for combined in (True, False):
+        xa = fgsm(model, x, y, eps=eps, grad=g).requires_grad_(True)
+        with ctx:
+            la = loss_fn(model(xa), y)
+        t0 = clock()
+        ga = torch.autograd.grad(la, xa, create_graph=True)[0] * n
+        t1 = clock()
+        pen = 0.5 * eps * ga.flatten(1).norm(p=1, dim=1).mean()
+        opt.zero_grad(set_to_none=True)
+        t2 = clock()
+        (la + pen if combined else pen).backward(inputs=params)
+        t3 = clock()
+        T["B_inc"].append(t1 - t0)
+        T["DB_w" if combined else "DB"].append(t3 - t2)
+    opt.zero_grad(set_to_none=True)
+
+
+def time_step(fn, hp, model, params, opt, x, y, ctx, clock, rep):
+    """One training step exactly as e2sad.train.train does it; returns seconds."""
+    t0 = clock()
+    gen = None
+    if hp.get("second_step") == "random_start":
+        gen = torch.Generator(device=x.device).manual_seed(7919 * rep + 1)
+    with ctx:
+        out = fn(model, x, y, generator=gen, **hp)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward(inputs=params)
+    opt.step()
+    float(out.loss.detach())
+    return clock() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (medians are reported)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ks", default="10,30", help="IFGSM-AT steps, comma separated")
+    ap.add_argument("--no-merge", dest="merge", action="store_false", help="skip the merge experiment")
+    ap.add_argument("--compare-bf16", action="store_true", help="also natural and e2SAD under the other precision")
+    ap.add_argument("--only", default=None, help="comma-separated step labels to run (e.g. 'natural,e2sad entropy')")
+    ap.add_argument("--no-passes", dest="passes", action="store_false", help="skip the pass timings (no floors)")
+    ap.add_argument("--channels-last", action="store_true", help="model in channels_last memory format")
+    ap.add_argument("--data", default=None, help="prepared MNIST .pt (default: uniform noise; timing is the same)")
+    a = ap.parse_args(argv)
+
+    dev = setup(a.device, a.threads)
+    clock = make_clock(dev)
+    other = "bf16" if a.precision == "fp32" else "fp32"
+    ctxs = {"fp32": precision_context("fp32", dev), "bf16": precision_context("bf16", dev)}
+    model = MnistCNN().to(dev)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    x, y = batch(a.batch_size, dev, a.data)
+    ks = [int(k) for k in a.ks.split(",") if k]
+
+    cfgs = configs(ks, a.merge)
+    only = {o.strip() for o in a.only.split(",")} if a.only else None
+    if only:
+        cfgs = [c for c in cfgs if c[0] in only]
+    jobs = [("passes", None, None, a.precision)] if a.passes else []
+    jobs += [(c[0], c[1], c[2], a.precision) for c in cfgs]
+    if a.compare_bf16:
+        both = (("natural", D.natural, {}), ("e2sad entropy", D.e2sad_loss, dict(E2, second_step="entropy")))
+        for label, fn, hp in both:
+            if only is None or label in only:
+                jobs.append((f"{label} [{other}]", fn, hp, other))
+    T: dict[str, list[float]] = {k: [] for k in PASSES}
+    S: dict[str, list[float]] = {j[0]: [] for j in jobs if j[0] != "passes"}
+    print(
+        f"# {machine(dev)}; batch {a.batch_size}; precision {a.precision}; channels_last {a.channels_last}; "
+        f"reps {a.reps} (+{a.warmup} warmup)"
+    )
+    for rep in range(a.warmup + a.reps):
+        timed = rep >= a.warmup
+        rot = rep % len(jobs)
+        for name, fn, hp, prec in jobs[rot:] + jobs[:rot]:
+            if name == "passes":
+                sink = T if timed else {k: [] for k in T}
+                time_passes(model, params, opt, x, y, ctxs[prec], clock, sink)
+            else:
+                dt = time_step(fn, hp, model, params, opt, x, y, ctxs[prec], clock, rep)
+                if timed:
+                    S[name].append(dt)
+        print(f"# rep {rep + 1}/{a.warmup + a.reps} done", file=sys.stderr, flush=True)
+
+    P = {k: med(v) for k, v in T.items()}
+    if a.passes:
+        f = P["F"]
+        print("\nPasses (median ms, ratio to F, IQR/median):")
+        rows = [[PASSES[k], f"{1000 * P[k]:.1f}", f"{P[k] / f:.2f}", spread(T[k])] for k in T]
+        print(table(rows, ["pass", "ms", "/F", "IQR"]))
+
+    nat = med(S["natural"]) if "natural" in S else float("nan")
+    rows = []
+    for name, _fn, _hp, floor in cfgs:
+        s = med(S[name])
+        fl = sum(n * P[p] for p, n in floor.items()) if a.passes else float("nan")
+        desc = " + ".join(f"{n}{p}" if n != 1 else p for p, n in floor.items())
+        rows.append([name, f"{1000 * s:.1f}", f"{s / nat:.2f}", f"{1000 * fl:.1f}", f"{s / fl:.3f}"])
+        rows[-1] += [spread(S[name]), desc]
+    print(f"\nTraining steps ({a.precision}; median ms; ratio to natural; ratio to the floor built from the passes):")
+    print(table(rows, ["defense", "step ms", "x natural", "floor ms", "x floor", "IQR", "floor"]))
+    if a.merge and {"fgsm_at", "fgsm_at merged", "e2sad entropy", "e2sad entropy merged"} <= set(S):
+        print("\nMerge experiment (merged step / unmerged step, same run):")
+        print(f"  fgsm_at      : {med(S['fgsm_at merged']) / med(S['fgsm_at']):.3f}")
+        print(f"  e2sad entropy: {med(S['e2sad entropy merged']) / med(S['e2sad entropy']):.3f}")
+        if a.passes:
+            print(f"  passes: B_xw / (B_in + B_w) = {P['B_xw'] / (P['B_in'] + P['B_w']):.3f}")
+    if a.compare_bf16:
+        print("\nPrecision (step bf16 / step fp32, same run):")
+        for base in ("natural", "e2sad entropy"):
+            if f"{base} [{other}]" not in S or base not in S:
+                continue
+            t = {a.precision: med(S[base]), other: med(S[f"{base} [{other}]"])}
+            print(
+                f"  {base:14s}: fp32 {1000 * t['fp32']:.1f} ms, bf16 {1000 * t['bf16']:.1f} ms, "
+                f"bf16/fp32 = {t['bf16'] / t['fp32']:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()

@@ -1,0 +1,85 @@
+"""Helpers shared by the bench scripts: clock, medians, batch, machine line, table printing."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import subprocess
+import time
+
+import torch
+
+from e2sad.train import resolve_device
+
+
+def setup(device: str, threads: int | None, seed: int = 0) -> torch.device:
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return resolve_device(device)
+
+
+def make_clock(dev: torch.device):
+    """perf_counter that waits for the device first (CUDA kernels are asynchronous)."""
+    if dev.type == "cuda":
+
+        def clock() -> float:
+            torch.cuda.synchronize(dev)
+            return time.perf_counter()
+
+        return clock
+    return time.perf_counter
+
+
+def batch(batch_size: int, dev: torch.device, data: str | None = None, seed: int = 0):
+    """The first ``batch_size`` training images of a prepared MNIST file, else uniform noise in [0, 1]."""
+    if data:
+        from e2sad.data import load_prepared
+
+        d = load_prepared(data, dev)
+        return d["x_train"][:batch_size].contiguous(), d["y_train"][:batch_size].contiguous()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch_size, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (batch_size,), generator=g)
+    return x.to(dev), y.to(dev)
+
+
+def med(v: list[float]) -> float:
+    return statistics.median(v) if v else float("nan")
+
+
+def spread(v: list[float]) -> str:
+    """Interquartile range relative to the median, as a percentage (a noise indicator)."""
+    if len(v) < 4:
+        return "-"
+    q = statistics.quantiles(v, n=4)
+    return f"{100 * (q[2] - q[0]) / statistics.median(v):.0f}%"
+
+
+def machine(dev: torch.device) -> str:
+    cpu = platform.processor() or "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU {cpu}"
+    return f"{where}; torch {torch.__version__}; {torch.get_num_threads()} threads; cpu capability {cpu_cap()}"
+
+
+def cpu_cap() -> str:
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        return "?"
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    w = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in cells]
+    lines.insert(1, "  ".join("-" * x for x in w))
+    return "\n".join(lines)
