@@ -31,9 +31,10 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient of J at ``x`` with respect to the input only (no parameter grads)."""
-    x = x.detach().requires_grad_(True)
-    loss = loss_fn(model(x), y)
-    return torch.autograd.grad(loss, x)[0]
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        loss = loss_fn(model(x), y)
+        return torch.autograd.grad(loss, x)[0]
 
 
 def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, hi: float = 1.0):

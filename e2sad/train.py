@@ -225,10 +225,12 @@ def train(
 
 
 def _write_checkpoint(ckpt_path, log_tmp, model, opt, step, run_hash, log_rows):
-    with atomic_path(ckpt_path) as tmp:
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": run_hash}, tmp)
+    # the log first: a kill between the two writes leaves a log ahead of the checkpoint
+    # (trimmed to the checkpoint's step on resume), never one that lacks rows
     if log_tmp is not None:
         write_log(log_tmp, log_rows)
+    with atomic_path(ckpt_path) as tmp:
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": run_hash}, tmp)
 
 
 def write_log(path, rows: list[dict]) -> None:

@@ -1,0 +1,56 @@
+"""FGSM and IFGSM against torchattacks on the same model and batch; bounds of every attack."""
+
+import pytest
+import torch
+
+from e2sad.attacks import fgsm, ifgsm, pgd
+
+
+@pytest.fixture(scope="module")
+def batch(mnist):
+    return mnist["x_test"][:200], mnist["y_test"][:200]
+
+
+def test_fgsm_equals_torchattacks(natural_model, batch):
+    import torchattacks
+
+    x, y = batch
+    ours = fgsm(natural_model, x, y, eps=0.3)
+    theirs = torchattacks.FGSM(natural_model, eps=0.3)(x, y)
+    assert float((ours - theirs).abs().max()) <= 1e-6
+    assert float((ours - x).abs().max()) > 0.29  # it did move
+
+
+@pytest.mark.parametrize("k", [1, 10])
+def test_ifgsm_equals_torchattacks_bim(natural_model, batch, k):
+    import torchattacks
+
+    x, y = batch
+    ours = ifgsm(natural_model, x, y, eps=0.3, k=k)
+    theirs = torchattacks.BIM(natural_model, eps=0.3, alpha=0.3 / k, steps=k)(x, y)
+    assert float((ours - theirs).abs().max()) <= 1e-6
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.3])
+def test_attacks_stay_in_ball_and_range(natural_model, batch, eps):
+    x, y = batch
+    for x_adv in (
+        fgsm(natural_model, x, y, eps=eps),
+        ifgsm(natural_model, x, y, eps=eps, k=5),
+        pgd(natural_model, x, y, eps=eps, k=5, restarts=2),
+    ):
+        assert float((x_adv - x).abs().max()) <= eps + 1e-6
+        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+
+
+def test_iterative_is_stronger_than_single_step(natural_model, batch):
+    x, y = batch
+    with torch.no_grad():
+        acc = lambda xa: float((natural_model(xa).argmax(1) == y).float().mean())  # noqa: E731
+        clean = acc(x)
+        a_fgsm = acc(fgsm(natural_model, x, y, eps=0.1))
+        a_ifgsm = acc(ifgsm(natural_model, x, y, eps=0.1, k=10))
+        a_pgd = acc(pgd(natural_model, x, y, eps=0.1, k=10, restarts=2))
+    assert clean > 0.9
+    assert a_ifgsm <= a_fgsm
+    assert a_pgd <= a_fgsm
