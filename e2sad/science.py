@@ -182,17 +182,48 @@ def _caption(spec: dict, text: str) -> str:
     return f"{text} [{note}]" if note else text
 
 
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "|": r"\textbar{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "±": r"$\pm$",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text (model names with underscores, |diff|, ±) as LaTeX text."""
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
 def _write_tables(
     df_csv: pd.DataFrame, wide: pd.DataFrame, caption: str, label: str, out_csv, out_tex, out_html, html_extra: str = ""
 ) -> None:
     buf = io.StringIO()
     df_csv.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
     write_text_atomic(out_csv, buf.getvalue())
-    sty = wide.style
     if out_tex:
+        tex = wide.copy()
+        tex.index = [tex_escape(str(i)) for i in tex.index]
+        tex.index.name = tex_escape(wide.index.name) if wide.index.name else None
+        tex.columns = [tex_escape(str(c)) for c in tex.columns]
+        tex = tex.map(lambda v: tex_escape(str(v)))
         write_text_atomic(
-            out_tex, sty.to_latex(hrules=True, caption=caption, label=f"tab:{label}", position_float="centering")
+            out_tex,
+            tex.style.to_latex(
+                hrules=True, caption=tex_escape(caption), label=f"tab:{label}", position_float="centering"
+            ),
         )
+    sty = wide.style
     body = sty.set_caption(html.escape(caption)).to_html()
     write_text_atomic(out_html, body + html_extra)
 
@@ -356,7 +387,7 @@ def render_ablation(tidy: pd.DataFrame, verdict: dict, spec: dict, out_csv, out_
         fmt_ms(first.loc[v, "g2_over_g1_mean"], first.loc[v, "g2_over_g1_std"], first.loc[v, "seeds"], 3, sci=True)
         for v in wide.index
     ]
-    wide["best"] = ["<- best" if v == verdict.get("best") else "" for v in wide.index]
+    wide["best"] = ["best" if v == verdict.get("best") else "" for v in wide.index]
     wide.index.name = "second step"
     wide.columns.name = None
     caption = _caption(
