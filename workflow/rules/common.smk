@@ -42,7 +42,6 @@ ACTIVE = [
     for d in config["datasets"]
     if not any(w.startswith(f"{d.upper()} left out") for w in CONFIG_WARNINGS)
 ]
-STUDY_HASH = config_hash(config)
 
 
 wildcard_constraints:
@@ -152,7 +151,7 @@ def table_spec(name):
     else:
         rows = t["substitutes"]
         row_labels = {s: f"{MODELS[s]['column']} ({MODELS[s]['label']})" for s in rows}
-    return {
+    spec = {
         "name": name,
         "kind": t["kind"],
         "title": t["title"],
@@ -165,15 +164,18 @@ def table_spec(name):
             for m in t["models"]
         },
         "note": scale_note(t["dataset"]),
-        "config_hash": STUDY_HASH,
         "config": {
-            "models": {m: MODELS[m] for m in t["models"]},
+            "models": {m: MODELS[m] for m in t["models"] + t.get("substitutes", [])},
+            "attacks": {a: ATTACKS[a] for a in t.get("attacks", [t.get("attack")])},
             "training": config["training"][t["dataset"]],
             "evaluation": config["evaluation"],
             "seeds": SEEDS,
             "scale": config["scale"],
         },
     }
+    # the hash of what this table depends on (not the whole study, so an unrelated change does not re-run it)
+    spec["config_hash"] = config_hash(spec["config"])
+    return spec
 
 
 def table_inputs(name):
