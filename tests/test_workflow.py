@@ -1,0 +1,138 @@
+"""The workflow: the paper plan, lint/format, and exact incremental re-runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def smk(*args, cwd=REPO, check=True):
+    # --nolock: every test writes below its own tmp dir, so it may run beside another snakemake in this repo
+    proc = subprocess.run(["snakemake", "--nolock", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+def job_stats(out: str) -> dict[str, int]:
+    block = out.split("Job stats:", 1)[1]
+    stats = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        stats[m.group(1)] = int(m.group(2))
+    return stats
+
+
+def test_paper_plan_covers_the_whole_study(tmp_path):
+    """snakemake -n on config.yaml plans every artifact (SVHN included when its files exist)."""
+    svhn = tmp_path / "svhn"
+    svhn.mkdir()
+    for f in ("train_32x32.mat", "test_32x32.mat"):
+        (svhn / f).write_bytes(b"")  # present, so SVHN is planned; never read in a dry run
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": {
+        "mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}}}))
+    stats = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(override)))
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    n_models = len(cfg["models"])
+    assert stats["train"] == n_models * len(cfg["seeds"])
+    t31, t33, mm = cfg["tables"]["table_3_1"], cfg["tables"]["table_3_3"], cfg["tables"]["minimax"]
+    evals = {(m, a) for t in (t31, t33, mm) for m in t["models"] for a in t["attacks"]}
+    assert stats["evaluate"] == len(evals)
+    assert stats["craft_transfer"] == len(cfg["tables"]["table_3_2"]["substitutes"]) == 6
+    assert stats["evaluate_transfer"] == len(cfg["tables"]["table_3_2"]["models"])
+    assert stats["table"] == len(cfg["tables"]) and stats["plot_surface"] == 2
+    assert stats["surface"] == 2 * len(cfg["figures"]["figure_3_3"]["models"])
+    assert stats["prepare_data"] == 2 and stats["cost_table"] == 1
+
+
+def test_without_svhn_files_table_3_3_is_left_out_with_one_line(tmp_path):
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"),
+                                        "data": {"mnist": {"src": "../shared/data/mnist"},
+                                                 "svhn": {"src": str(tmp_path / "nowhere")}}}))
+    out = smk("-n", "all", "--configfile", "config.yaml", str(override))
+    notes = [line for line in out.splitlines() if "SVHN left out" in line]
+    assert len(notes) == 1 and "train_32x32.mat" in notes[0] and "nowhere" in notes[0]
+    jobs = _planned_jobs(out)
+    assert jobs and not any("table_3_3" in wc or "svhn_" in wc for _, wc in jobs)
+
+
+def test_lint_and_format_are_clean():
+    assert "Congratulations" in smk("--lint", "--configfile", "config/smoke.yaml")
+    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                         text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def _planned_jobs(out: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job in a dry run."""
+    jobs, rule = [], None
+    for line in out.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
+        if m:
+            rule = m.group(1)
+            jobs.append([rule, ""])
+        elif line.strip().startswith("wildcards:") and jobs:
+            jobs[-1][1] = line.strip()[len("wildcards:"):].strip()
+    return [tuple(j) for j in jobs]
+
+
+def test_changing_e2sad_lambda_reruns_exactly_what_depends_on_it(tmp_path):
+    """Complete the smoke study's bookkeeping (outputs + Snakemake's params metadata, via --touch on
+    placeholder files), edit lambda of e2SAD in a copy of the config, and read the plan."""
+    res = tmp_path / "results"
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(res)}))
+    base = ["--configfile", "config.yaml", "config/smoke.yaml", str(override)]
+    summary = smk("--summary", "all", *base)
+    outputs = [line.split("\t")[0] for line in summary.splitlines()[1:] if "\t" in line]
+    assert len(outputs) > 50
+    for f in outputs:
+        Path(f).parent.mkdir(parents=True, exist_ok=True)
+        Path(f).touch()
+    smk("--cores", "1", "--touch", "--forceall", "all", *base)  # every job records its params metadata
+    assert "Nothing to be done" in smk("-n", "all", *base)
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert cfg["models"]["mnist_e2sad_S"]["lam"] == 0.1
+    cfg["models"]["mnist_e2sad_S"]["lam"] = 0.3
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    out = smk("-n", "all", "--configfile", str(edited), "config/smoke.yaml", str(override))
+    jobs = _planned_jobs(out)
+    by_rule = Counter(rule for rule, _ in jobs)
+    smoke = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    n_attacks = len(cfg["tables"]["table_3_1"]["attacks"])
+    assert by_rule["train"] == 1
+    assert by_rule["evaluate"] == n_attacks
+    assert by_rule["evaluate_transfer"] == 1
+    assert by_rule["surface"] == len(smoke["figures"]["figure_3_3"]["panels"])
+    assert by_rule["plot_surface"] == 2
+    assert by_rule["craft_transfer"] == 0  # e2SAD is no substitute
+    # every model-level job is e2SAD's; the tables that contain it re-run, the minimax table does not
+    for rule, wc in jobs:
+        if "model=" in wc:
+            assert "model=mnist_e2sad_S" in wc, (rule, wc)
+    tables = {wc for rule, wc in jobs if rule == "table"}
+    assert tables == {"table=table_3_1", "table=table_3_2"}
+    assert by_rule["cost_table"] == 1
+    assert set(by_rule) <= {"train", "evaluate", "evaluate_transfer", "surface", "plot_surface", "table",
+                            "cost_table", "all"}
+
+
+@pytest.mark.parametrize("cmd", ["--help"])
+def test_cli_lists_every_subcommand(cmd):
+    out = subprocess.run(["python", "-m", "e2sad", cmd], cwd=REPO, capture_output=True, text=True).stdout
+    for sub in ("prepare-data", "train", "evaluate", "craft", "evaluate-transfer", "surface", "plot-surface",
+                "table", "cost-table"):
+        assert sub in out
