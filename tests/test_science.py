@@ -356,7 +356,7 @@ def test_derived_models_pass_the_model_checks(monkeypatch):
 def test_science_dry_run():
     """The science target plans at smoke scale (no job runs)."""
     r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "science", "--configfile", "config/smoke.yaml"],
+        [sys.executable, "-m", "snakemake", "--nolock", "-n", "science", "--configfile", "config/smoke.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,
