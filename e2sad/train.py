@@ -93,12 +93,17 @@ def train(
     progress_every: int = 50,
     name: str = "model",
     stop_after: int | None = None,
+    merge_clean: bool = False,
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model; returns it and a summary (step times, final loss terms).
 
     ``data`` holds ``x_train``/``y_train`` already on the device.  ``stop_after``
     ends the run early after that many steps of this process (for tests of
-    resumption); the checkpoint is then left in place.
+    resumption); the checkpoint is then left in place.  ``merge_clean`` passes
+    ``merge_clean=True`` to the adversarial defenses: the clean term's parameter
+    gradients come from the backward that gives the first attack step's input
+    gradient (one pass fewer; the same training up to float rounding, see
+    ``e2sad.defenses._clean_pass`` and ``bench/README.md``).
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps={steps} and batch_size={batch_size} must both be >= 1")
@@ -127,6 +132,10 @@ def train(
         svhn_normalization=svhn_normalization,
         n_train=n,
     )
+    step_kw = {}
+    if merge_clean and defense != "natural":
+        run_values["merge_clean"] = True  # float rounding differs: do not resume across this switch
+        step_kw["merge_clean"] = True
     run_hash = config_hash(run_values)
 
     torch.manual_seed(seed)
@@ -171,7 +180,7 @@ def train(
         if hparams.get("second_step") == "random_start":
             step_gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + 7919 * step + 1)
         with ctx:
-            out = loss_fn(model, x, y, generator=step_gen, **hparams)
+            out = loss_fn(model, x, y, generator=step_gen, **hparams, **step_kw)
         opt.zero_grad(set_to_none=True)
         out.loss.backward(inputs=params)
         opt.step()
