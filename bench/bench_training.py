@@ -168,6 +168,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time (use with --threads 1)"
+    )
     ap.add_argument("--ks", default="10,30", help="IFGSM-AT steps, comma separated")
     ap.add_argument("--no-merge", dest="merge", action="store_false", help="skip the merge experiment")
     ap.add_argument("--compare-bf16", action="store_true", help="also natural and e2SAD under the other precision")
@@ -178,7 +181,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     dev = setup(a.device, a.threads)
-    clock = make_clock(dev)
+    clock = make_clock(dev, a.clock)
     other = "bf16" if a.precision == "fp32" else "fp32"
     ctxs = {"fp32": precision_context("fp32", dev), "bf16": precision_context("bf16", dev)}
     model = MnistCNN().to(dev)
@@ -203,8 +206,8 @@ def main(argv=None):
     T: dict[str, list[float]] = {k: [] for k in PASSES}
     S: dict[str, list[float]] = {j[0]: [] for j in jobs if j[0] != "passes"}
     print(
-        f"# {machine(dev)}; batch {a.batch_size}; precision {a.precision}; channels_last {a.channels_last}; "
-        f"reps {a.reps} (+{a.warmup} warmup)"
+        f"# {machine(dev)}; clock {a.clock}; batch {a.batch_size}; precision {a.precision}; "
+        f"channels_last {a.channels_last}; reps {a.reps} (+{a.warmup} warmup)"
     )
     for rep in range(a.warmup + a.reps):
         timed = rep >= a.warmup

@@ -19,8 +19,18 @@ def setup(device: str, threads: int | None, seed: int = 0) -> torch.device:
     return resolve_device(device)
 
 
-def make_clock(dev: torch.device):
-    """perf_counter that waits for the device first (CUDA kernels are asynchronous)."""
+def make_clock(dev: torch.device, kind: str = "wall"):
+    """A clock in seconds.
+
+    ``wall``: perf_counter, after waiting for the device (CUDA kernels are asynchronous).
+    ``cpu``: CPU seconds of this process (time.process_time), for CPU runs with one
+    thread on a shared machine: other processes' load does not count in it, while the
+    wall clock of a 1-thread process stretches with the machine's load.
+    """
+    if kind == "cpu":
+        if dev.type != "cpu":
+            raise SystemExit("--clock cpu is for CPU runs")
+        return time.process_time
     if dev.type == "cuda":
 
         def clock() -> float:
