@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError
-from .provenance import write_text_atomic
+from .provenance import read_sidecar, write_text_atomic
 
 
 def cost_rows(model_paths: list[str]) -> pd.DataFrame:
     rows = []
     for p in model_paths:
-        side = Path(f"{p}.meta.json")
-        try:
-            meta = json.loads(side.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{side}: cannot read the model's provenance ({exc})") from None
+        meta = read_sidecar(p)
         v, t = meta["values"], meta["train"]
         rows.append(
             {

@@ -134,3 +134,14 @@ def _input_hash(p: str) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError):
             return {}
     return {}
+
+
+def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance sidecar of ``path``; one-line error when it is missing or unreadable."""
+    from .errors import DataError
+
+    side = sidecar_path(path)
+    try:
+        return json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{side}: cannot read the provenance of {path} ({exc})") from None

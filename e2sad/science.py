@@ -30,15 +30,13 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 
 from .errors import DataError
-from .provenance import write_text_atomic
+from .provenance import read_sidecar, write_text_atomic
 
 # --------------------------------------------------------------------------- #
 # Thresholds.  Every verdict below is one of these comparisons; the constants
@@ -148,14 +146,9 @@ def attack_kind(name: str, attacks: dict | None = None) -> str:
 
 
 def load_json_rows(paths: list[str]) -> pd.DataFrame:
-    rows = []
-    for p in paths:
-        try:
-            obj = json.loads(Path(p).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{p}: not a readable result row ({exc})") from None
-        rows.extend(obj if isinstance(obj, list) else [obj])
-    return pd.DataFrame(rows)
+    from .tables import load_rows
+
+    return load_rows(paths)
 
 
 def _mean_std(values) -> tuple[float, float, int]:
@@ -245,11 +238,7 @@ def read_g2(model_paths: list[str]) -> pd.DataFrame:
     """Per model file: name, seed, mean |g2| and mean g2/g1 from ``<model>.meta.json``."""
     rows = []
     for p in model_paths:
-        side = Path(f"{p}.meta.json")
-        try:
-            meta = json.loads(side.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{side}: cannot read the model's provenance ({exc})") from None
+        meta = read_sidecar(p)
         t = meta.get("train", {})
         rows.append(
             {
