@@ -20,7 +20,7 @@ natural and with its floor, the sum of the pass medians it cannot avoid:
     natural   F + B_w                                 + opt
     FGSM-AT   2F + B_in + 2B_w                        + opt
     IFGSM-AT  (k+1)F + k B_in + 2B_w                  + opt
-    e2SAD     3F + 2B_in + 3B_w  (+F + B_in random_start) + opt
+    e2SAD     3F + 2B_in + 3B_w  (+F for random_start)  + opt
     Hamm      2F + B_in + B_in^c + B_w + DB_w         + opt
 
 With ``--merge`` (default on) FGSM-AT and e2SAD also run with the clean
@@ -65,8 +65,10 @@ def configs(ks: list[int], merge: bool) -> list[tuple[str, object, dict, dict]]:
     for k in ks:
         out.append((f"ifgsm_at k={k}", D.ifgsm_at, dict(alpha=0.5, eps=0.3, k=k), {"F": k + 1, "B_in": k, "B_w": 2}))
     for v in D.SECOND_STEP_VARIANTS:
+        # random_start: its second-step gradient is a new F + B_in at x_adv + noise, instead of the
+        # B_in through the kept adversarial forward: +1 F in all (not +F +B_in)
         extra = 1 if v == "random_start" else 0
-        out.append((f"e2sad {v}", D.e2sad_loss, dict(E2, second_step=v), {"F": 3 + extra, "B_in": 2 + extra, "B_w": 3}))
+        out.append((f"e2sad {v}", D.e2sad_loss, dict(E2, second_step=v), {"F": 3 + extra, "B_in": 2, "B_w": 3}))
     if merge:
         out.append(
             (
@@ -169,7 +171,10 @@ def main(argv=None):
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
-        "--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time (use with --threads 1)"
+        "--clock",
+        choices=["wall", "cpu", "flops"],
+        default="wall",
+        help="cpu: process CPU time (use with --threads 1); flops: count matmul/conv FLOPs (no timing)",
     )
     ap.add_argument("--ks", default="10,30", help="IFGSM-AT steps, comma separated")
     ap.add_argument("--no-merge", dest="merge", action="store_false", help="skip the merge experiment")
@@ -181,7 +186,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     dev = setup(a.device, a.threads)
+    if a.clock == "flops":
+        a.reps, a.warmup = 1, 0
     clock = make_clock(dev, a.clock)
+    unit, scale = ("GFLOP", 1e-9) if a.clock == "flops" else ("ms", 1e3)
     other = "bf16" if a.precision == "fp32" else "fp32"
     ctxs = {"fp32": precision_context("fp32", dev), "bf16": precision_context("bf16", dev)}
     model = MnistCNN().to(dev)
@@ -223,26 +231,40 @@ def main(argv=None):
         print(f"# rep {rep + 1}/{a.warmup + a.reps} done", file=sys.stderr, flush=True)
 
     P = {k: med(v) for k, v in T.items()}
+    R = range(a.reps)
+
+    def paired(num: list[float], den: list[float]) -> float:
+        """Median over repetitions of num/den, both from the same repetition (cancels slow load drift)."""
+        return med([num[r] / den[r] for r in R]) if len(num) == len(den) == a.reps else float("nan")
+
+    def floor_of(floor: dict, r: int | None = None) -> float:
+        return sum(n * (P[p] if r is None else T[p][r]) for p, n in floor.items())
+
     if a.passes:
         f = P["F"]
-        print("\nPasses (median ms, ratio to F, IQR/median):")
-        rows = [[PASSES[k], f"{1000 * P[k]:.1f}", f"{P[k] / f:.2f}", spread(T[k])] for k in T]
-        print(table(rows, ["pass", "ms", "/F", "IQR"]))
+        print(f"\nPasses (median {unit}, ratio to F, IQR/median):")
+        rows = [[PASSES[k], f"{scale * P[k]:.1f}", f"{P[k] / f:.2f}", spread(T[k])] for k in T]
+        print(table(rows, ["pass", unit, "/F", "IQR"]))
 
-    nat = med(S["natural"]) if "natural" in S else float("nan")
+    nat = S.get("natural", [])
     rows = []
     for name, _fn, _hp, floor in cfgs:
-        s = med(S[name])
-        fl = sum(n * P[p] for p, n in floor.items()) if a.passes else float("nan")
+        s, fl = med(S[name]), floor_of(floor) if a.passes else float("nan")
+        pf = paired(S[name], [floor_of(floor, r) for r in R]) if a.passes else float("nan")
         desc = " + ".join(f"{n}{p}" if n != 1 else p for p, n in floor.items())
-        rows.append([name, f"{1000 * s:.1f}", f"{s / nat:.2f}", f"{1000 * fl:.1f}", f"{s / fl:.3f}"])
-        rows[-1] += [spread(S[name]), desc]
-    print(f"\nTraining steps ({a.precision}; median ms; ratio to natural; ratio to the floor built from the passes):")
-    print(table(rows, ["defense", "step ms", "x natural", "floor ms", "x floor", "IQR", "floor"]))
+        rows.append([name, f"{scale * s:.1f}", f"{s / med(nat):.2f}", f"{paired(S[name], nat):.2f}"])
+        rows[-1] += [f"{scale * fl:.1f}", f"{s / fl:.3f}", f"{pf:.3f}", spread(S[name]), desc]
+    print(
+        f"\nTraining steps ({a.precision}; median {unit}; ratio to natural and to the floor built from the passes; "
+        "'paired': median over repetitions of the ratio within one repetition):"
+    )
+    head = ["defense", f"step {unit}", "x natural", "paired", f"floor {unit}", "x floor", "paired", "IQR", "floor"]
+    print(table(rows, head))
     if a.merge and {"fgsm_at", "fgsm_at merged", "e2sad entropy", "e2sad entropy merged"} <= set(S):
-        print("\nMerge experiment (merged step / unmerged step, same run):")
-        print(f"  fgsm_at      : {med(S['fgsm_at merged']) / med(S['fgsm_at']):.3f}")
-        print(f"  e2sad entropy: {med(S['e2sad entropy merged']) / med(S['e2sad entropy']):.3f}")
+        print("\nMerge experiment (merged step / unmerged step, same run; medians, then paired):")
+        for base in ("fgsm_at", "e2sad entropy"):
+            m, u = S[f"{base} merged"], S[base]
+            print(f"  {base:14s}: {med(m) / med(u):.3f}  paired {paired(m, u):.3f}")
         if a.passes:
             print(f"  passes: B_xw / (B_in + B_w) = {P['B_xw'] / (P['B_in'] + P['B_w']):.3f}")
     if a.compare_bf16:
@@ -250,10 +272,10 @@ def main(argv=None):
         for base in ("natural", "e2sad entropy"):
             if f"{base} [{other}]" not in S or base not in S:
                 continue
-            t = {a.precision: med(S[base]), other: med(S[f"{base} [{other}]"])}
+            t = {a.precision: S[base], other: S[f"{base} [{other}]"]}
             print(
-                f"  {base:14s}: fp32 {1000 * t['fp32']:.1f} ms, bf16 {1000 * t['bf16']:.1f} ms, "
-                f"bf16/fp32 = {t['bf16'] / t['fp32']:.2f}"
+                f"  {base:14s}: fp32 {scale * med(t['fp32']):.1f} {unit}, bf16 {scale * med(t['bf16']):.1f} {unit}, "
+                f"bf16/fp32 = {med(t['bf16']) / med(t['fp32']):.2f}  paired {paired(t['bf16'], t['fp32']):.2f}"
             )
 
 

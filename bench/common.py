@@ -8,6 +8,8 @@ import subprocess
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from e2sad.train import resolve_device
 
@@ -26,7 +28,13 @@ def make_clock(dev: torch.device, kind: str = "wall"):
     ``cpu``: CPU seconds of this process (time.process_time), for CPU runs with one
     thread on a shared machine: other processes' load does not count in it, while the
     wall clock of a 1-thread process stretches with the machine's load.
+    ``flops``: floating-point operations of matmuls and convolutions (forward and
+    backward) counted by torch.utils.flop_counter; no noise, checks pass structure.
     """
+    if kind == "flops":
+        counter = _FlopCount()
+        counter.__enter__()  # counts every matmul/convolution (incl. backward) from here on
+        return lambda: float(counter.total)
     if kind == "cpu":
         if dev.type != "cpu":
             raise SystemExit("--clock cpu is for CPU runs")
@@ -39,6 +47,24 @@ def make_clock(dev: torch.device, kind: str = "wall"):
 
         return clock
     return time.perf_counter
+
+
+class _FlopCount(TorchDispatchMode):
+    """FLOPs of the ops torch.utils.flop_counter knows (matmul, convolution and their backward).
+
+    Not FlopCounterMode itself: its module hooks refuse autograd.grad w.r.t. a leaf input."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
 
 
 def batch(batch_size: int, dev: torch.device, data: str | None = None, seed: int = 0):

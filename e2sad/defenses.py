@@ -178,8 +178,9 @@ def e2sad_loss(
     point"), ``ball`` also to the eps1-ball around x, ``none`` not at all.
     Both arguments of the dissimilarity depend on theta (eq. 3.3), so its
     gradient flows through f(x_adv) and f(x2).
-    Passes: 3 forwards, 2 input backwards, 3 parameter backwards (+1 F and
-    1 B_in for ``random_start``); with ``merge_clean`` (opt-in, see
+    Passes: 3 forwards, 2 input backwards, 3 parameter backwards (+1 forward
+    for ``random_start``, whose second-step input backward runs through that
+    forward instead of the adversarial one); with ``merge_clean`` (opt-in, see
     :func:`_clean_pass`) one B_in and one B_w of the clean graph become one
     backward for both.
     """
