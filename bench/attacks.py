@@ -41,7 +41,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
-        "--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time (use with --threads 1)"
+        "--clock",
+        choices=["wall", "cpu", "flops"],
+        default="wall",
+        help="cpu: process CPU time (use with --threads 1); flops: matmul/conv FLOPs per attack",
     )
     ap.add_argument("--eps", type=float, default=0.3)
     ap.add_argument("--ks", default="10,30", help="IFGSM/BIM steps, comma separated")
@@ -51,6 +54,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     dev = setup(a.device, a.threads)
+    if a.clock == "flops":
+        a.reps, a.warmup, a.fgsm_inner = 1, 0, 1
     clock = make_clock(dev, a.clock)
     x, y = batch(a.batch_size, dev, a.data)
     model = MnistCNN().to(dev)
@@ -86,23 +91,25 @@ def main(argv=None):
         print(f"# rep {rep + 1}/{a.warmup + a.reps} done", file=sys.stderr, flush=True)
 
     rows = []
+    flops = a.clock == "flops"
     for name in pairs:
         te, tt = med(T[(name, "e2sad")]), med(T[(name, "torchattacks")])
         rows.append(
             [
                 name,
-                f"{a.batch_size / te:.0f}",
-                f"{a.batch_size / tt:.0f}",
+                f"{te * 1e-9:.1f}" if flops else f"{a.batch_size / te:.0f}",
+                f"{tt * 1e-9:.1f}" if flops else f"{a.batch_size / tt:.0f}",
                 f"{tt / te:.3f}",
                 f"{spread(T[(name, 'e2sad')])}/{spread(T[(name, 'torchattacks')])}",
                 f"{diff[name]:.1e}",
             ]
         )
+    what = "GFLOP" if flops else "img/s"
     print()
     print(
         table(
             rows,
-            ["attack", "e2sad img/s", "torchattacks img/s", "e2sad/torchattacks", "IQR e2/ta", "max|diff|"],
+            ["attack", f"e2sad {what}", f"torchattacks {what}", "torchattacks/e2sad cost", "IQR e2/ta", "max|diff|"],
         )
     )
 
