@@ -109,7 +109,7 @@ def main(argv=None):
     ap.add_argument("--data", default="/tmp/bench/mnist.pt", help="prepared MNIST file")
     ap.add_argument("--steps", type=int, default=40, help="training steps per model")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args(argv)
     if not Path(a.data).is_file():
         raise SystemExit(f"{a.data} missing; run: python -m e2sad prepare-data --dataset mnist --src D --out {a.data}")
