@@ -1,5 +1,5 @@
 # e2SAD reproduction: every table and figure of the paper from one config.
-#   snakemake --cores 2 all --configfile config/reduced.yaml   (laptop, ~30 min)
+#   snakemake --cores 2 all --configfile config/reduced.yaml   (laptop, ~1 h on 2 cores)
 #   snakemake --cores 8 all                                     (paper scale, GPU)
 # See README.md.
 
