@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default="adam", help="adam or sgd")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--precision", default="fp32", help="fp32, bf16, tf32")
+    p.add_argument(
+        "--merge-clean",
+        action="store_true",
+        help="one backward gives the clean loss's parameter grads and the first attack gradient",
+    )
     p.add_argument("--svhn-normalization", default="per_image_std")
     p.add_argument("--ckpt", default=None, help="checkpoint path (kept outside the outputs)")
     p.add_argument("--ckpt-every", type=_positive_int, default=500)
@@ -282,6 +287,7 @@ def cmd_train(a):
         progress_every=a.progress_every,
         name=a.name,
         stop_after=a.stop_after,
+        merge_clean=a.merge_clean,
     )
     if summary["steps_done"] < a.steps:
         print(f"[{a.name}] stopped after step {summary['steps_done']}; checkpoint kept at {a.ckpt}", file=sys.stderr)
@@ -388,9 +394,18 @@ def cmd_evaluate_transfer(a):
     for path in a.adv:
         blob = safe_load(path, map_location=dev)
         acc = accuracy(model, blob["x_adv"], blob["y"], a.batch_size)
-        rows.append({"model": a.name, "substitute": blob["substitute"], "attack_name": blob["attack"],
-                     "params": json.loads(blob["params"]), "n": int(blob["y"].shape[0]), "accuracy": acc,
-                     "seed": a.seed, "dataset": a.dataset})
+        rows.append(
+            {
+                "model": a.name,
+                "substitute": blob["substitute"],
+                "attack_name": blob["attack"],
+                "params": json.loads(blob["params"]),
+                "n": int(blob["y"].shape[0]),
+                "accuracy": acc,
+                "seed": a.seed,
+                "dataset": a.dataset,
+            }
+        )
         print(f"{a.name} on examples from {blob['substitute']}: accuracy {acc:.4f}", file=sys.stderr)
     write_json_atomic(a.out, rows)
     write_sidecar(a.out, values=_values(a), seed=a.seed, started=t0, inputs=[a.model, *a.adv])

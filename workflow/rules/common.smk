@@ -98,6 +98,8 @@ def train_args(model):
     ]
     if m["dataset"] == "svhn":
         args.append(f"--svhn-normalization {config['svhn_normalization']}")
+    if COMPUTE.get("merge_clean", False) and m["defense"] != "natural":
+        args.append("--merge-clean")
     for k in HP_KEYS:
         if k in m:
             args.append(f"--{k.replace('_', '-')} {m[k]}")
