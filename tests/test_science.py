@@ -301,10 +301,12 @@ def test_sanity_render(tmp_path):
 def test_ablation_models_derived_and_checked():
     cfg = smoke_config()
     variants = science.ablation_variant_models(cfg)
-    assert variants["entropy"] == "mnist_e2sad_S"  # the base's own variant is not trained twice
-    assert variants["literal"] == "mnist_e2sad_S__literal"
+    own = cfg["models"]["mnist_e2sad_S"]["second_step"]
+    assert variants[own] == "mnist_e2sad_S"  # the base's own variant is not trained twice
+    others = {"literal", "entropy", "random_start", "clean_target"} - {own}
+    assert all(variants[v] == f"mnist_e2sad_S__{v}" for v in others)
     derived = science.ablation_models(cfg)
-    assert set(derived) == {"mnist_e2sad_S__literal", "mnist_e2sad_S__random_start", "mnist_e2sad_S__clean_target"}
+    assert set(derived) == {f"mnist_e2sad_S__{v}" for v in others}
     base = cfg["models"]["mnist_e2sad_S"]
     for m in derived.values():
         assert {k: v for k, v in m.items() if k not in ("second_step", "column")} == {
