@@ -11,6 +11,8 @@ tests can build exactly the bad file they need.
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import struct
 from pathlib import Path
@@ -84,3 +86,21 @@ def write_svhn_dir(directory: str | Path, n_train: int = 12, n_test: int = 10, s
         X, y = svhn_arrays(n, seed + (split == "test"))
         out[split] = write_svhn_mat(directory / SVHN_FILES[split], X=X, y=y)
     return out
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _smoke_config() -> dict:
+    import yaml
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+    return cfg
+
+
+def smoke_config() -> dict:
+    """config.yaml overridden by config/smoke.yaml, as Snakemake merges them (a fresh copy)."""
+    return copy.deepcopy(_smoke_config())

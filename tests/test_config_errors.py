@@ -9,14 +9,13 @@ exit, one ``e2sad: error:`` line, no traceback, and no job run.
 
 from __future__ import annotations
 
-import copy
-import functools
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers_data import smoke_config  # noqa: E402
 
 from e2sad.config import check_config
 from e2sad.errors import ConfigError
@@ -25,17 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
-@functools.cache
-def _smoke_config() -> dict:
-    from snakemake.utils import update_config
-
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    update_config(cfg, yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
-    return cfg
-
-
-def smoke_config() -> dict:
-    return copy.deepcopy(_smoke_config())
 
 
 def _set(path: str, value):

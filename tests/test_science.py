@@ -6,8 +6,6 @@ small hand-made rows and sidecars, plus one Snakemake dry run of ``science``.
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import subprocess
 import sys
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from helpers_data import smoke_config  # noqa: E402
 
 from e2sad import science
 from e2sad.config import check_science
@@ -25,17 +23,6 @@ from e2sad.tables import paper_values
 REPO = Path(__file__).resolve().parents[1]
 
 
-@functools.cache
-def _smoke_config() -> dict:
-    from snakemake.utils import update_config
-
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    update_config(cfg, yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
-    return cfg
-
-
-def smoke_config() -> dict:
-    return copy.deepcopy(_smoke_config())
 
 
 # --------------------------------------------------------------------------- statements
