@@ -186,46 +186,38 @@ def _few(names, n: int = 6) -> str:
     return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
+def _check_keys(where: str, given: dict, req, opt, owner: str, noun: str) -> None:
+    """The keys of one model (or attack) against those its defense (or kind) takes."""
+    missing = [k for k in req if k not in given]
+    if missing:
+        raise ConfigError(
+            f"config: {where}.{missing[0]}: missing; {owner} needs "
+            f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
+        )
+    extra = sorted(set(given) - set(req) - set(opt))
+    if extra:
+        raise ConfigError(
+            f"config: {where}.{extra[0]}: {given[extra[0]]!r} is not allowed, {owner} has no {noun} "
+            f"{extra[0]}; its {noun}s: {', '.join(list(req) + list(opt)) or 'none'}"
+        )
+
+
 def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
     """Cross-field checks; returns warnings (e.g. SVHN files absent), raises on errors."""
     warnings: list[str] = []
     models, attacks = config["models"], config["attacks"]
     used_datasets = set(config["datasets"])
     for name, m in models.items():
-        req, opt = DEFENSE_KEYS[m["defense"]]
-        hp = {k for k in m if k not in MODEL_META}
-        missing = [k for k in req if k not in m]
-        if missing:
-            raise ConfigError(
-                f"config: models.{name}.{missing[0]}: missing; defense '{m['defense']}' needs "
-                f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
-            )
-        extra = sorted(hp - set(req) - set(opt))
-        if extra:
-            raise ConfigError(
-                f"config: models.{name}.{extra[0]}: {m[extra[0]]!r} is not allowed, defense '{m['defense']}' "
-                f"has no hyperparameter {extra[0]}; its hyperparameters: {', '.join(req + opt) or 'none'}"
-            )
+        hp = {k: v for k, v in m.items() if k not in MODEL_META}
+        _check_keys(f"models.{name}", hp, *DEFENSE_KEYS[m["defense"]], f"defense '{m['defense']}'", "hyperparameter")
         if m["dataset"] in used_datasets and m["dataset"] not in config.get("training", {}):
             raise ConfigError(
                 f"config: training.{m['dataset']}: missing, but models.{name} trains on {m['dataset']}; "
                 "give steps, batch_size, optimizer and lr"
             )
     for name, a in attacks.items():
-        req, opt = ATTACK_KEYS[a["kind"]]
-        keys = {k for k in a if k not in ("kind", "label")}
-        missing = [k for k in req if k not in a]
-        if missing:
-            raise ConfigError(
-                f"config: attacks.{name}.{missing[0]}: missing; attack kind '{a['kind']}' needs "
-                f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
-            )
-        extra = sorted(keys - set(req) - set(opt))
-        if extra:
-            raise ConfigError(
-                f"config: attacks.{name}.{extra[0]}: {a[extra[0]]!r} is not allowed, attack kind '{a['kind']}' "
-                f"has no parameter {extra[0]}; its parameters: {', '.join(req + opt) or 'none'}"
-            )
+        params = {k: v for k, v in a.items() if k not in ("kind", "label")}
+        _check_keys(f"attacks.{name}", params, *ATTACK_KEYS[a["kind"]], f"attack kind '{a['kind']}'", "parameter")
 
     def _model(where, mname, dataset):
         if mname not in models:
