@@ -356,6 +356,15 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
         # the derived models pass the same checks as declared ones
         check_relations({**config, "models": {**models, **derived}}, base_dir)
 
+    for section in ("robustness", "sanity"):
+        sub = config.get(section) or {}
+        stray = [x for x in sub.get("seeds", []) if x not in config["seeds"]]
+        if stray:
+            raise ConfigError(
+                f"config: {section}.seeds: seed {stray[0]} is not in seeds {config['seeds']}; "
+                f"{section} runs on models that the study trains, so list a subset of seeds"
+            )
+
     rb = config.get("robustness")
     if rb:
         for t in rb["tables"]:
@@ -372,16 +381,8 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
             where = f"robustness.attacks.{name}"
             if name in attacks:
                 raise ConfigError(f"config: {where}: name already used under attacks; give it another name")
-            req, opt = ATTACK_KEYS[a["kind"]]
-            missing = [k for k in req if k not in a]
-            if missing:
-                raise ConfigError(f"config: {where}: attack kind '{a['kind']}' needs {', '.join(missing)}")
-            extra = sorted({k for k in a if k not in ("kind", "label")} - set(req) - set(opt))
-            if extra:
-                raise ConfigError(
-                    f"config: {where}.{extra[0]}: not a parameter of attack kind '{a['kind']}'; "
-                    f"allowed: {', '.join(req + opt)}"
-                )
+            params = {k: v for k, v in a.items() if k not in ("kind", "label")}
+            _check_keys(where, params, *ATTACK_KEYS[a["kind"]], f"attack kind '{a['kind']}'", "parameter")
             if a["kind"] == "pgd" and a.get("restarts", 1) < 5:
                 warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
         for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [

@@ -35,6 +35,7 @@ def natural_model(mnist):
     """A natural model trained for 300 steps of batch 64 (about 97% clean accuracy)."""
     from e2sad.train import train
 
-    model, _ = train(data=mnist, dataset="mnist", defense="natural", hparams={}, steps=300, batch_size=64,
-                     seed=0, progress_every=0)
+    model, _ = train(
+        data=mnist, dataset="mnist", defense="natural", hparams={}, steps=300, batch_size=64, seed=0, progress_every=0
+    )
     return model

@@ -24,8 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
-
-
 def _set(path: str, value):
     def mutate(cfg):
         *head, last = path.split("/")

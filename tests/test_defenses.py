@@ -22,8 +22,13 @@ def test_every_defense_gives_parameter_gradients(name, mnist):
     torch.manual_seed(0)
     model = MnistCNN()
     x, y = mnist["x_train"][:16], smooth_labels(mnist["y_train"][:16], 0.75)
-    hp = {"natural": {}, "fgsm_at": dict(alpha=0.5, eps=0.3), "ifgsm_at": dict(alpha=0.5, eps=0.3, k=3),
-          "e2sad": dict(E2SAD, second_step="entropy"), "hamm": dict(alpha=0.5, eps=0.3)}[name]
+    hp = {
+        "natural": {},
+        "fgsm_at": dict(alpha=0.5, eps=0.3),
+        "ifgsm_at": dict(alpha=0.5, eps=0.3, k=3),
+        "e2sad": dict(E2SAD, second_step="entropy"),
+        "hamm": dict(alpha=0.5, eps=0.3),
+    }[name]
     step = DEFENSES[name][0](model, x, y, **hp)
     assert step.loss.dim() == 0 and torch.isfinite(step.loss)
     params = list(model.parameters())

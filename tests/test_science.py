@@ -23,8 +23,6 @@ from e2sad.tables import paper_values
 REPO = Path(__file__).resolve().parents[1]
 
 
-
-
 # --------------------------------------------------------------------------- statements
 
 DEFENSES = {
@@ -308,7 +306,9 @@ def test_ablation_models_derived_and_checked():
         (lambda c: c["ablation"].update(base="mnist_fgsm03_H"), "needs an e2sad model"),
         (lambda c: c["ablation"].update(base="nope"), "not declared"),
         (lambda c: c["robustness"]["attacks"]["pgd40x5_0.3"].update(eps=0.4), "differs from the reference"),
-        (lambda c: c["robustness"]["attacks"]["apgd_ce_0.3"].update(k=3), "not a parameter"),
+        (lambda c: c["robustness"]["attacks"]["apgd_ce_0.3"].update(k=3), "has no parameter k"),
+        (lambda c: c["robustness"].update(seeds=[0, 7]), r"robustness.seeds: seed 7 is not in seeds \[0\]"),
+        (lambda c: c["sanity"].update(seeds=[3]), r"sanity.seeds: seed 3 is not in seeds"),
         (lambda c: c["robustness"].update(reference="clean"), "no attack"),
         (lambda c: c["sanity"].update(eps=[0.0, 0.1]), "grow toward 1"),
         (

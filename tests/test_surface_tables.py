@@ -41,12 +41,20 @@ def test_paper_values_have_the_tables_shapes():
 def test_table_shows_paper_value_and_difference_with_seed_stats():
     import pandas as pd
 
-    rows = pd.DataFrame([
-        {"model": "mnist_e2sad_S", "attack_name": "clean", "seed": 0, "n": 10, "accuracy": 0.99},
-        {"model": "mnist_e2sad_S", "attack_name": "clean", "seed": 1, "n": 10, "accuracy": 0.97},
-    ])
-    spec = {"name": "table_3_1", "kind": "whitebox", "rows": ["clean"], "row_labels": {"clean": "Clean"},
-            "models": ["mnist_e2sad_S"], "model_info": {"mnist_e2sad_S": {"column": "e2SAD", "label": "S"}}}
+    rows = pd.DataFrame(
+        [
+            {"model": "mnist_e2sad_S", "attack_name": "clean", "seed": 0, "n": 10, "accuracy": 0.99},
+            {"model": "mnist_e2sad_S", "attack_name": "clean", "seed": 1, "n": 10, "accuracy": 0.97},
+        ]
+    )
+    spec = {
+        "name": "table_3_1",
+        "kind": "whitebox",
+        "rows": ["clean"],
+        "row_labels": {"clean": "Clean"},
+        "models": ["mnist_e2sad_S"],
+        "model_info": {"mnist_e2sad_S": {"column": "e2SAD", "label": "S"}},
+    }
     tidy = tidy_table(rows, spec)
     r = tidy.iloc[0]
     assert abs(r["accuracy"] - 0.98) < 1e-12 and r["seeds"] == 2 and abs(r["std"] - 0.0141421) < 1e-5

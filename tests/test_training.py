@@ -19,8 +19,16 @@ def test_natural_reaches_95_percent(natural_model, mnist):
 
 def test_fgsm_training_beats_natural_under_fgsm(natural_model, mnist):
     x, y = _test_set(mnist, 1000)
-    robust, _ = train(data=mnist, dataset="mnist", defense="fgsm_at", hparams={"alpha": 0.5, "eps": 0.3},
-                      steps=200, batch_size=64, seed=0, progress_every=0)
+    robust, _ = train(
+        data=mnist,
+        dataset="mnist",
+        defense="fgsm_at",
+        hparams={"alpha": 0.5, "eps": 0.3},
+        steps=200,
+        batch_size=64,
+        seed=0,
+        progress_every=0,
+    )
     acc_nat = accuracy(natural_model, fgsm(natural_model, x, y, eps=0.3), y)
     acc_rob = accuracy(robust, fgsm(robust, x, y, eps=0.3), y)
     assert acc_rob > acc_nat + 0.3, (acc_rob, acc_nat)
@@ -37,8 +45,16 @@ def _equal(a, b):
 
 
 def test_same_seed_same_weights_and_other_seed_differs(mnist):
-    kw = dict(data=_small(mnist), dataset="mnist", defense="e2sad", steps=6, batch_size=32, progress_every=0,
-              hparams=dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, second_step="random_start"), smoothing=0.75)
+    kw = dict(
+        data=_small(mnist),
+        dataset="mnist",
+        defense="e2sad",
+        steps=6,
+        batch_size=32,
+        progress_every=0,
+        hparams=dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, second_step="random_start"),
+        smoothing=0.75,
+    )
     a, _ = train(seed=1, **kw)
     b, _ = train(seed=1, **kw)
     c, _ = train(seed=2, **kw)
@@ -47,8 +63,17 @@ def test_same_seed_same_weights_and_other_seed_differs(mnist):
 
 
 def test_resume_after_interrupt_gives_same_weights(mnist, tmp_path):
-    kw = dict(data=_small(mnist), dataset="mnist", defense="fgsm_at", hparams={"alpha": 0.5, "eps": 0.3},
-              steps=12, batch_size=32, seed=3, progress_every=0, ckpt_every=4)
+    kw = dict(
+        data=_small(mnist),
+        dataset="mnist",
+        defense="fgsm_at",
+        hparams={"alpha": 0.5, "eps": 0.3},
+        steps=12,
+        batch_size=32,
+        seed=3,
+        progress_every=0,
+        ckpt_every=4,
+    )
     full, _ = train(**kw)
     ckpt = tmp_path / "ckpt.pt"
     _, part = train(ckpt_path=ckpt, stop_after=5, **kw)  # dies after step 5; checkpoint at step 5
@@ -59,8 +84,15 @@ def test_resume_after_interrupt_gives_same_weights(mnist, tmp_path):
 
 
 def test_checkpoint_of_other_settings_is_ignored(mnist, tmp_path):
-    kw = dict(data=_small(mnist), dataset="mnist", defense="natural", hparams={}, batch_size=32,
-              progress_every=0, ckpt_every=2)
+    kw = dict(
+        data=_small(mnist),
+        dataset="mnist",
+        defense="natural",
+        hparams={},
+        batch_size=32,
+        progress_every=0,
+        ckpt_every=2,
+    )
     ckpt = tmp_path / "ckpt.pt"
     train(ckpt_path=ckpt, steps=6, seed=0, stop_after=3, **kw)
     _, summary = train(ckpt_path=ckpt, steps=6, seed=1, **kw)  # another seed: must start afresh

@@ -39,8 +39,14 @@ def test_paper_plan_covers_the_whole_study(tmp_path):
     for f in ("train_32x32.mat", "test_32x32.mat"):
         (svhn / f).write_bytes(b"")  # present, so SVHN is planned; never read in a dry run
     override = tmp_path / "o.yaml"
-    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": {
-        "mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}}}))
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "results": str(tmp_path / "res"),
+                "data": {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}},
+            }
+        )
+    )
     stats = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(override)))
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     n_models = len(cfg["models"])
@@ -57,9 +63,14 @@ def test_paper_plan_covers_the_whole_study(tmp_path):
 
 def test_without_svhn_files_table_3_3_is_left_out_with_one_line(tmp_path):
     override = tmp_path / "o.yaml"
-    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"),
-                                        "data": {"mnist": {"src": "../shared/data/mnist"},
-                                                 "svhn": {"src": str(tmp_path / "nowhere")}}}))
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "results": str(tmp_path / "res"),
+                "data": {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(tmp_path / "nowhere")}},
+            }
+        )
+    )
     out = smk("-n", "all", "--configfile", "config.yaml", str(override))
     notes = [line for line in out.splitlines() if "SVHN left out" in line]
     assert len(notes) == 1 and "train_32x32.mat" in notes[0] and "nowhere" in notes[0]
@@ -69,8 +80,7 @@ def test_without_svhn_files_table_3_3_is_left_out_with_one_line(tmp_path):
 
 def test_lint_and_format_are_clean():
     assert "Congratulations" in smk("--lint", "--configfile", "config/smoke.yaml")
-    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
-                         text=True)
+    fmt = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -83,7 +93,7 @@ def _planned_jobs(out: str) -> list[tuple[str, str]]:
             rule = m.group(1)
             jobs.append([rule, ""])
         elif line.strip().startswith("wildcards:") and jobs:
-            jobs[-1][1] = line.strip()[len("wildcards:"):].strip()
+            jobs[-1][1] = line.strip()[len("wildcards:") :].strip()
     return [tuple(j) for j in jobs]
 
 
@@ -126,13 +136,30 @@ def test_changing_e2sad_lambda_reruns_exactly_what_depends_on_it(tmp_path):
     tables = {wc for rule, wc in jobs if rule == "table"}
     assert tables == {"table=table_3_1", "table=table_3_2"}
     assert by_rule["cost_table"] == 1
-    assert set(by_rule) <= {"train", "evaluate", "evaluate_transfer", "surface", "plot_surface", "table",
-                            "cost_table", "all"}
+    assert set(by_rule) <= {
+        "train",
+        "evaluate",
+        "evaluate_transfer",
+        "surface",
+        "plot_surface",
+        "table",
+        "cost_table",
+        "all",
+    }
 
 
 @pytest.mark.parametrize("cmd", ["--help"])
 def test_cli_lists_every_subcommand(cmd):
     out = subprocess.run(["python", "-m", "e2sad", cmd], cwd=REPO, capture_output=True, text=True).stdout
-    for sub in ("prepare-data", "train", "evaluate", "craft", "evaluate-transfer", "surface", "plot-surface",
-                "table", "cost-table"):
+    for sub in (
+        "prepare-data",
+        "train",
+        "evaluate",
+        "craft",
+        "evaluate-transfer",
+        "surface",
+        "plot-surface",
+        "table",
+        "cost-table",
+    ):
         assert sub in out
