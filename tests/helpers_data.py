@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -104,3 +105,15 @@ def _smoke_config() -> dict:
 def smoke_config() -> dict:
     """config.yaml overridden by config/smoke.yaml, as Snakemake merges them (a fresh copy)."""
     return copy.deepcopy(_smoke_config())
+
+
+def job_stats(out: str) -> dict[str, int]:
+    """Job counts from the "Job stats:" block of a Snakemake dry run."""
+    block = out.split("Job stats:", 1)[1]
+    stats = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        stats[m.group(1)] = int(m.group(2))
+    return stats

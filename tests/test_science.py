@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers_data import smoke_config  # noqa: E402
+from helpers_data import job_stats, smoke_config  # noqa: E402
 
 from e2sad import science
 from e2sad.config import check_science
@@ -354,3 +354,39 @@ def test_science_dry_run():
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "e2sad: error" not in out and "Traceback" not in out
+
+
+def _science_plan(tmp_path, overlay: dict) -> dict[str, int]:
+    """Job counts of a dry run of ``science`` at smoke scale with ``overlay`` on top."""
+    import yaml
+
+    extra = tmp_path / "overlay.yaml"
+    extra.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **overlay}))
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--nolock", "-n", "science"]
+        + ["--configfile", "config/smoke.yaml", str(extra)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return job_stats(r.stdout)
+
+
+def test_costly_checks_run_on_their_own_seeds(tmp_path):
+    """robustness.seeds / sanity.seeds restrict the strong attacks and sweeps, nothing else."""
+    cfg = smoke_config()
+    both = _science_plan(tmp_path, {"seeds": [0, 1]})
+    first = _science_plan(
+        tmp_path,
+        {
+            "seeds": [0, 1],
+            "robustness": {**cfg["robustness"], "seeds": [0]},
+            "sanity": {**cfg["sanity"], "seeds": [0]},
+        },
+    )
+    assert both["robust_evaluate"] == 2 * first["robust_evaluate"] > 0
+    assert both["eps_sweep"] == 2 * first["eps_sweep"] > 0
+    # every seed is still trained (tables, ablation); only the checks' own jobs shrink
+    assert both["train"] == first["train"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_data import job_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,17 +20,6 @@ def smk(*args, cwd=REPO, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc.stdout + proc.stderr
-
-
-def job_stats(out: str) -> dict[str, int]:
-    block = out.split("Job stats:", 1)[1]
-    stats = {}
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        stats[m.group(1)] = int(m.group(2))
-    return stats
 
 
 def test_paper_plan_covers_the_whole_study(tmp_path):

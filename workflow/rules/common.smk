@@ -180,17 +180,18 @@ def table_spec(name):
     return spec
 
 
-def table_inputs(name):
+def table_inputs(name, seeds=None):
     t = config["tables"][name]
+    seeds = SEEDS if seeds is None else seeds
     if t["kind"] == "whitebox":
         return [
             f"{R}/eval/{m}/seed{s}/{a}.json"
             for a in t["attacks"]
             for m in t["models"]
-            for s in SEEDS
+            for s in seeds
         ]
     return [
-        f"{R}/transfer/eval/{name}/{m}/seed{s}.json" for m in t["models"] for s in SEEDS
+        f"{R}/transfer/eval/{name}/{m}/seed{s}.json" for m in t["models"] for s in seeds
     ]
 
 
@@ -290,6 +291,9 @@ for _w in SCIENCE_WARNINGS:
 ABLATION = config.get("ablation") or {}
 ROBUST = config.get("robustness") or {}
 SANITY = config.get("sanity") or {}
+# the costly checks may run on a subset of the seeds (default: all of them)
+ROBUST_SEEDS = ROBUST.get("seeds", SEEDS)
+SANITY_SEEDS = SANITY.get("seeds", SEEDS)
 # variant -> model; the derived models join MODELS, so rules train/evaluate build them
 ABLATION_VARIANTS = ablation_variant_models(config)
 MODELS = {**MODELS, **ablation_models(config)}
@@ -302,10 +306,13 @@ wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
 
 
-def science_note(dataset, n):
-    """scale_note, and the test subset of the check (n: None = all)."""
+def science_note(dataset, n, seeds=None):
+    """scale_note, and the test subset (n: None = all) and seeds of the check."""
     subset = f"the first {n}" if n else "all"
-    return f"{scale_note(dataset)}; this check on {subset} test images"
+    note = f"{scale_note(dataset)}; this check on {subset} test images"
+    if seeds is not None and list(seeds) != list(SEEDS):
+        note += f" and seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only"
+    return note
 
 
 def clean_attack():
@@ -438,7 +445,7 @@ def robustness_inputs():
     return [
         f"{R}/science/robustness/eval/{m}/seed{s}/{a}.json"
         for m in robust_models()
-        for s in SEEDS
+        for s in ROBUST_SEEDS
         for a in clean + robust_attacks()
     ]
 
@@ -462,11 +469,11 @@ def robustness_spec():
         },
         "paper_table": _active_tables(ROBUST["tables"])[0],
         "flag_drop": ROBUST.get("flag_drop", 0.05),
-        "note": science_note(ds, ROBUST.get("n_test")),
+        "note": science_note(ds, ROBUST.get("n_test"), ROBUST_SEEDS),
         "config": {
             "attacks": {a: SCIENCE_ATTACKS[a] for a in attacks},
             "n_test": ROBUST.get("n_test"),
-            "seeds": SEEDS,
+            "seeds": ROBUST_SEEDS,
         },
     }
     spec["config_hash"] = config_hash(spec["config"])
@@ -499,7 +506,7 @@ def sanity_sweeps():
     return [
         f"{R}/science/sanity/sweep/{m}/seed{s}/{sw}.json"
         for m in sanity_models()
-        for s in SEEDS
+        for s in SANITY_SEEDS
         for sw in SANITY.get("sweeps", {})
     ]
 
@@ -514,7 +521,7 @@ def sanity_whitebox():
         out += [
             f"{R}/eval/{m}/seed{s}/{a}.json"
             for m in t["models"]
-            for s in SEEDS
+            for s in SANITY_SEEDS
             for a in attacks
         ]
     return list(dict.fromkeys(out))
@@ -524,7 +531,7 @@ def sanity_transfer():
     out = []
     for name in sanity_tables():
         if config["tables"][name]["kind"] == "transfer":
-            out += table_inputs(name)
+            out += table_inputs(name, SANITY_SEEDS)
     return out
 
 
@@ -549,12 +556,12 @@ def sanity_spec():
         "attacks": attacks,
         "transfer_attacks": transfer,
         "sweep_labels": {n: x["label"] for n, x in SANITY["sweeps"].items()},
-        "note": science_note(ds, SANITY.get("n_test")),
+        "note": science_note(ds, SANITY.get("n_test"), SANITY_SEEDS),
         "config": {
             "eps": SANITY["eps"],
             "sweeps": SANITY["sweeps"],
             "n_test": SANITY.get("n_test"),
-            "seeds": SEEDS,
+            "seeds": SANITY_SEEDS,
         },
     }
     spec["config_hash"] = config_hash(spec["config"])
