@@ -673,7 +673,8 @@ def check_statements(table_csv, cost_csv, attacks: dict | None = None) -> pd.Dat
         return tab[(tab["defense"] == defn) & (tab["kind"].isin(kinds))]
 
     def show(r):
-        return f"{r.model} @ {r.row} = {fmt_ms(r.accuracy, r.std, int(r.seeds))}"
+        # r is a Series: r["std"], not r.std (the Series method)
+        return f"{r['model']} @ {r['row']} = {fmt_ms(r['accuracy'], r['std'], int(r['seeds']))}"
 
     out = []
 

@@ -81,6 +81,23 @@ def test_statements_one_fails_one_passes(tmp_path):
     assert s3.verdict == "FAIL" and "not tested" in s3.evidence
 
 
+def test_statements_with_several_seeds_show_mean_and_std(tmp_path):
+    """A table of several seeds (std and seeds columns, as the table rule writes it)."""
+    rows = [
+        ("clean", "mnist_natural_H", 0.99, 0.005, 3),
+        ("fgsm_0.3", "mnist_natural_H", 0.10, 0.02, 3),
+        ("fgsm_0.3", "mnist_e2sad_S", 0.95, 0.01, 3),
+        ("ifgsm_0.3_k30", "mnist_e2sad_S", 0.40, 0.05, 3),
+    ]
+    table = tmp_path / "table_3_1.csv"
+    pd.DataFrame(rows, columns=["row", "model", "accuracy", "std", "seeds"]).to_csv(table, index=False)
+    cost = tmp_path / "training_cost.csv"
+    _cost().to_csv(cost, index=False)
+    df = science.check_statements(table, cost).set_index("statement")
+    s4 = df.loc[[s for s in df.index if s.startswith("e2SAD resists")][0]]
+    assert s4.verdict == "FAIL" and "mnist_e2sad_S @ ifgsm_0.3_k30 = 0.4000 ± 0.0500" in s4.evidence
+
+
 def test_statements_cost_threshold():
     ok = science.check_statements(_paper_table(), _cost(e2sad_s=0.3, ifgsm_s=1.5))
     bad = science.check_statements(_paper_table(), _cost(e2sad_s=0.9, ifgsm_s=1.5))
