@@ -37,11 +37,18 @@ def input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.autograd.grad(loss, x)[0]
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, hi: float = 1.0):
-    """clamp_{x,eps} of eq. (2.2): each pixel into [max(lo, x-eps), min(hi, x+eps)]."""
-    lower = torch.clamp(x - eps, min=lo)
-    upper = torch.clamp(x + eps, max=hi)
-    return torch.min(torch.max(x_adv, lower), upper)
+def eps_box(x: torch.Tensor, eps: float, lo: float = 0.0, hi: float = 1.0):
+    """Bounds of clamp_{x,eps} of eq. (2.2) intersected with [lo, hi], per pixel:
+    (max(lo, x - eps), min(hi, x + eps)).  Fixed for an attack: compute once, reuse every step."""
+    return torch.clamp(x - eps, min=lo), torch.clamp(x + eps, max=hi)
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, hi: float = 1.0, *, box=None):
+    """clamp_{x,eps} of eq. (2.2): each pixel into [max(lo, x-eps), min(hi, x+eps)].
+
+    ``box``: the bounds from :func:`eps_box` (iterative attacks pass them, so a step is one clamp)."""
+    lower, upper = eps_box(x, eps, lo, hi) if box is None else box
+    return torch.clamp(x_adv, lower, upper)
 
 
 def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None) -> torch.Tensor:
@@ -67,10 +74,11 @@ def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, 
         raise ConfigError(f"ifgsm: k={k} not allowed, k must be >= 1")
     x = x.detach()
     step = eps / k
+    box = eps_box(x, eps, lo, hi)
     x_adv = x
     for i in range(k):
         g = grad if (i == 0 and grad is not None) else input_grad(model, x_adv, y)
-        x_adv = project(x_adv + step * g.sign(), x, eps, lo, hi)
+        x_adv = torch.clamp(x_adv + step * g.sign(), *box)
     return x_adv.detach()
 
 
@@ -100,11 +108,12 @@ def pgd(
     best = x.clone()
     best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
     fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    box = eps_box(x, eps, lo, hi)
     for _ in range(restarts):
         noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        x_adv = project(x + (2 * noise - 1) * eps, x, eps, lo, hi)
+        x_adv = torch.clamp(x + (2 * noise - 1) * eps, *box)
         for _ in range(k):
-            x_adv = project(x_adv + step * input_grad(model, x_adv, y).sign(), x, eps, lo, hi)
+            x_adv = torch.clamp(x_adv + step * input_grad(model, x_adv, y).sign(), *box)
         with torch.no_grad():
             logits = model(x_adv)
             loss = F.cross_entropy(logits, y, reduction="none")
