@@ -153,3 +153,19 @@ def test_cli_lists_every_subcommand(cmd):
         "cost-table",
     ):
         assert sub in out
+
+
+def test_bf16_overlay_trains_in_bf16_into_its_own_folder_and_evaluates_in_fp32(tmp_path):
+    """config/bf16.yaml on top of the reduced config: same plan, every training under
+    ``--precision bf16``, results in a folder apart from the fp32 ones."""
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"data": {"mnist": {"src": "../shared/data/mnist"}}}))
+    base = ["-n", "-p", "all", "--configfile", "config/reduced.yaml"]
+    fp32 = smk(*base, str(override))
+    bf16 = smk(*base, "config/bf16.yaml", str(override))
+    assert job_stats(bf16) == job_stats(fp32)
+    cmds = [line for line in bf16.splitlines() if "python -m e2sad" in line]
+    train = [c for c in cmds if " train " in c]
+    assert train and all("--precision bf16" in c for c in train)
+    assert not any("--precision" in c for c in cmds if " train " not in c)
+    assert "results/reduced-bf16/models/" in bf16 and "results/reduced/models/" not in bf16
