@@ -1,0 +1,279 @@
+"""Projected cost of a whole study: FLOPs of every training and evaluation job of a config,
+and, with ``--time``, the time they take on this device, from per-step times measured here.
+
+For every model of the config (datasets in ``datasets:``), one training step of its defense
+(with the model's hyperparameters, at the config's batch size, on its dataset's CNN) is
+counted, x steps x seeds.  Evaluation: every (model, attack) cell of the white-box tables
+(k x (F + B_in) per IFGSM, F + B_in for FGSM, plus one forward for the accuracy) on
+``n_test`` images (null: the whole test set, 10,000 MNIST / 26,032 SVHN images), the
+transfer crafts (one IFGSM per substitute) and evaluations, and the loss surfaces
+(forwards on the grid).  FLOPs are those of matmuls and convolutions (forward and
+backward), counted exactly on the meta device (nothing is computed, no data needed).
+
+``--time`` also runs, on ``--device`` under the config's ``compute.precision``, each distinct
+training step (``--reps`` after ``--warmup``, medians; a real optimizer step included), one
+F + B_in and one forward at the evaluation batch size; it multiplies them out and prints
+the projected time of each job group and of the study, the jobs run one at a time on one
+device (the study's lower bound on one GPU; on a CPU, divide by the number of parallel
+jobs for a rough wall time).  This is the measurement for a GPU: item 7 of the
+performance issue.
+
+Examples:
+    python bench/project.py                                      # paper config, FLOPs
+    python bench/project.py --time --device cuda                 # paper config on a GPU
+    python bench/project.py --configfile config/reduced.yaml --time --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import _FlopCount, machine, make_clock, setup, table  # noqa: E402
+
+from e2sad.attacks import input_grad  # noqa: E402
+from e2sad.config import load_yaml_strict  # noqa: E402
+from e2sad.defenses import get_defense  # noqa: E402
+from e2sad.models import build_model  # noqa: E402
+from e2sad.train import make_optimizer, precision_context  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+HP_KEYS = ("alpha", "eps", "k", "lam", "eps1", "eps2", "second_step", "clip_second", "sigma", "norm")
+SHAPE = {"mnist": (1, 28, 28), "svhn": (3, 32, 32)}
+N_TEST = {"mnist": 10_000, "svhn": 26_032}
+
+
+def merged(paths: list[str]) -> dict:
+    """config.yaml, then each overlay on top (nested keys merged, as Snakemake does)."""
+
+    def update(base: dict, new: dict) -> dict:
+        for k, v in new.items():
+            base[k] = update(dict(base.get(k) or {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        return base
+
+    cfg: dict = {}
+    for p in paths:
+        cfg = update(cfg, load_yaml_strict(p))
+    return cfg
+
+
+def hparams(m: dict) -> dict:
+    return {k: m[k] for k in HP_KEYS if k in m}
+
+
+def batch_of(dataset: str, n: int, dev):
+    x = torch.rand(n, *SHAPE[dataset], device=dev)
+    y = torch.randint(0, 10, (n,), device=dev)
+    return x, y
+
+
+def train_step(model, opt, defense, hp, x, y, ctx):
+    with ctx:
+        step = defense(model, x, y, **hp)
+    if opt is not None:
+        opt.zero_grad(set_to_none=True)
+    step.loss.backward(inputs=list(model.parameters()))
+    if opt is not None:
+        opt.step()
+
+
+def attack_passes(a: dict) -> int:
+    """Number of F + B_in pairs an attack runs (the accuracy forward comes on top)."""
+    kind = a["kind"]
+    if kind == "none":
+        return 0
+    if kind == "fgsm":
+        return 1
+    if kind == "ifgsm":
+        return int(a["k"])
+    raise SystemExit(f"project.py: attack kind '{kind}' not counted (tables use none, fgsm, ifgsm)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--configfile", nargs="*", default=[], help="overlays on top of config.yaml")
+    ap.add_argument("--time", action="store_true", help="measure step times on --device and project")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--precision", default=None, help="default: the config's compute.precision")
+    a = ap.parse_args(argv)
+
+    cfg = merged([str(REPO / "config.yaml"), *a.configfile])
+    datasets = cfg["datasets"]
+    seeds = len(cfg["seeds"])
+    models = {n: m for n, m in cfg["models"].items() if m["dataset"] in datasets}
+    ev = cfg["evaluation"]
+
+    # --- training: one step per distinct (dataset, defense, hyperparameters)
+    meta = torch.device("meta")
+    kinds: dict[tuple, list[str]] = defaultdict(list)
+    for name, m in models.items():
+        kinds[(m["dataset"], m["defense"], tuple(sorted(hparams(m).items())))].append(name)
+    step_flops, step_time = {}, {}
+    for key in kinds:
+        ds, defense, hp = key
+        bs = cfg["training"][ds]["batch_size"]
+        model = build_model(ds).to(meta)
+        x, y = batch_of(ds, bs, meta)
+        with _FlopCount() as c:
+            train_step(model, None, get_defense(defense)[0], dict(hp), x, y, contextlib.nullcontext())
+        step_flops[key] = float(c.total)
+
+    # --- evaluation: F + B_in and F per image, per dataset
+    per_img = {}
+    for ds in datasets:
+        model = build_model(ds).to(meta).eval()
+        x, y = batch_of(ds, 1, meta)
+        with _FlopCount() as c:
+            model(x)
+        fwd = float(c.total)
+        with _FlopCount() as c:
+            input_grad(model, x, y)
+        per_img[ds] = (fwd, float(c.total))
+
+    # --- jobs: (group, dataset, flops, description for timing)
+    jobs = []  # (group, label, flops, timing recipe)
+    for key, names in kinds.items():
+        ds = key[0]
+        steps = cfg["training"][ds]["steps"]
+        for n in names:
+            jobs.append(("train", n, step_flops[key] * steps * seeds, ("train", key, steps * seeds)))
+    n_test = {ds: ev["n_test"] or N_TEST[ds] for ds in datasets}
+    cells = set()
+    transfers = []
+    for t in cfg["tables"].values():
+        if t["dataset"] not in datasets:
+            continue
+        if t.get("kind") == "transfer":
+            transfers.append(t)
+            continue
+        cells |= {(m, at) for m in t["models"] for at in t["attacks"]}
+    for m, at in sorted(cells):
+        ds = models[m]["dataset"]
+        k = attack_passes(cfg["attacks"][at])
+        n = n_test[ds] * seeds
+        fwd, fb = per_img[ds]
+        jobs.append(("evaluate", f"{m} {at}", n * (k * fb + fwd), ("eval", ds, n, k, 1)))
+    for t in transfers:
+        ds = t["dataset"]
+        k = attack_passes(cfg["attacks"][t["attack"]])
+        n = n_test[ds] * seeds
+        fwd, fb = per_img[ds]
+        for s in t["substitutes"]:
+            jobs.append(("craft_transfer", s, n * k * fb, ("eval", ds, n, k, 0)))
+        for m in t["models"]:
+            nf = n * len(t["substitutes"])
+            jobs.append(("evaluate_transfer", m, nf * fwd, ("eval", ds, nf, 0, 1)))
+    for f in (cfg.get("figures") or {}).values():
+        ds = f["dataset"]
+        if ds not in datasets:
+            continue
+        fwd, fb = per_img[ds]
+        for m in f["models"]:
+            for at in f["panels"].values():
+                # the attack direction (k x (F + B_in) per image) and a forward of every image at every grid point
+                n_fb = f["n"] * attack_passes(cfg["attacks"][at])
+                n_f = f["n"] * f["points"] ** 2
+                jobs.append(("surface", f"{m} {at}", n_fb * fb + n_f * fwd, ("eval_fb", ds, n_fb, n_f)))
+
+    # --- optional timing on this device
+    times = {}
+    if a.time:
+        dev = setup(a.device, a.threads)
+        clock = make_clock(dev, "wall")
+        precision = a.precision or cfg["compute"]["precision"]
+        ctx = precision_context(precision, dev)
+        print(f"# {machine(dev)}; precision {precision}; reps {a.reps} (+{a.warmup} warmup)", flush=True)
+        for key in kinds:
+            ds, defense, hp = key
+            bs = cfg["training"][ds]["batch_size"]
+            model = build_model(ds).to(dev).train()
+            opt = make_optimizer(cfg["training"][ds]["optimizer"], model.parameters(), cfg["training"][ds]["lr"])
+            x, y = batch_of(ds, bs, dev)
+            T = []
+            for r in range(a.warmup + a.reps):
+                t0 = clock()
+                train_step(model, opt, get_defense(defense)[0], dict(hp), x, y, ctx)
+                if r >= a.warmup:
+                    T.append(clock() - t0)
+            step_time[key] = statistics.median(T)
+            print(f"#   step {ds} {defense} {dict(hp)}: {1e3 * step_time[key]:.1f} ms", flush=True)
+        for ds in datasets:
+            bs = ev["batch_size"]
+            model = build_model(ds).to(dev).eval()
+            x, y = batch_of(ds, bs, dev)
+            Tf, Tb = [], []
+            for r in range(a.warmup + a.reps):
+                t0 = clock()
+                with torch.no_grad():
+                    model(x)
+                t1 = clock()
+                input_grad(model, x, y)
+                t2 = clock()
+                if r >= a.warmup:
+                    Tf.append(t1 - t0)
+                    Tb.append(t2 - t1)
+            times[ds] = (statistics.median(Tf) / bs, statistics.median(Tb) / bs)
+            print(
+                f"#   eval {ds}: forward {1e3 * times[ds][0] * bs:.1f} ms, F + B_in {1e3 * times[ds][1] * bs:.1f} ms "
+                f"per batch of {bs}",
+                flush=True,
+            )
+
+    def job_time(recipe) -> float:
+        if recipe[0] == "train":
+            return step_time[recipe[1]] * recipe[2]
+        if recipe[0] == "eval":
+            _, ds, n, k, fwd = recipe
+            return n * (k * times[ds][1] + fwd * times[ds][0])
+        _, ds, n_fb, n_f = recipe
+        return n_fb * times[ds][1] + n_f * times[ds][0]
+
+    groups: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    rows = []
+    for g, label, fl, recipe in jobs:
+        t = job_time(recipe) if a.time else None
+        groups[g][0] += 1
+        groups[g][1] += fl
+        groups[g][2] += t or 0.0
+        if g == "train":
+            rows.append([label, f"{fl / 1e12:,.1f}", f"{t / 60:.2f}" if a.time else "-"])
+    total_fl = sum(v[1] for v in groups.values())
+    total_t = sum(v[2] for v in groups.values())
+    tr = cfg["training"]
+    scale = ", ".join(
+        f"{ds}: {tr[ds]['steps']} steps x batch {tr[ds]['batch_size']}, {n_test[ds]} test images" for ds in datasets
+    )
+    print(f"\n# study: {cfg.get('scale', 'paper')} ({scale}); {seeds} seed(s); datasets {', '.join(datasets)}")
+    print("\nTraining, per model:")
+    print(table(rows, ["model", "TFLOP", "minutes"]))
+    print("\nPer job group:")
+    grows = [
+        [g, n, f"{fl / 1e12:,.1f}", f"{100 * fl / total_fl:.1f}", f"{t / 60:.2f}" if a.time else "-"]
+        for g, (n, fl, t) in groups.items()
+    ]
+    grows.append(
+        [
+            "total",
+            sum(v[0] for v in groups.values()),
+            f"{total_fl / 1e12:,.1f}",
+            "100.0",
+            f"{total_t / 60:.2f}" if a.time else "-",
+        ]
+    )
+    print(table(grows, ["group", "jobs", "TFLOP", "% FLOPs", "minutes (one job at a time)"]))
+    for tflops in (50, 100, 200, 400):
+        print(f"  at a sustained {tflops} TFLOP/s the study's FLOPs take {total_fl / tflops / 1e12 / 60:.2f} min")
+
+
+if __name__ == "__main__":
+    main()

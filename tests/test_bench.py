@@ -1,0 +1,33 @@
+"""bench/project.py counts the jobs the workflow plans (its projection covers the whole study)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import yaml
+from helpers_data import job_stats
+from test_workflow import REPO, smk
+
+
+def test_project_counts_the_jobs_snakemake_plans_for_the_paper_study(tmp_path):
+    svhn = tmp_path / "svhn"
+    svhn.mkdir()
+    for f in ("train_32x32.mat", "test_32x32.mat"):
+        (svhn / f).write_bytes(b"")  # present, so SVHN is planned; never read in a dry run
+    override = tmp_path / "o.yaml"
+    data = {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}}
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": data}))
+    plan = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(override)))
+    out = subprocess.run(
+        [sys.executable, "bench/project.py"], cwd=REPO, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    groups = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s+[\d,.]+\s+[\d.]+", out, re.M)}
+    assert groups.pop("total") == sum(groups.values())
+    assert groups == {g: plan[g] for g in groups}, (groups, plan)
+    assert set(groups) == {"train", "evaluate", "craft_transfer", "evaluate_transfer", "surface"}
+    # IFGSM-AT k=30 is the costliest training: (k+1)F + k B_in + 2 B_w = 64.9 F against natural's 2.95 F
+    rows = re.finditer(r"^(mnist_\w+)\s+([\d,.]+)\s", out, re.M)
+    train = {m.group(1): float(m.group(2).replace(",", "")) for m in rows}
+    assert 21.5 < train["mnist_ifgsm03_H"] / train["mnist_natural_H"] < 22.5
