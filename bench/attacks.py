@@ -1,9 +1,12 @@
 """Attack throughput: e2sad.attacks FGSM / IFGSM-k against torchattacks FGSM / BIM(alpha=eps/k, steps=k).
 
 Same model (the MNIST CNN of Table A.1, briefly trained with ``--train-steps``, or
-as initialised), same batch, all attacks interleaved round-robin in one run
-(order rotated per repetition; FGSM timed over ``--fgsm-inner`` calls); medians.  Prints images/s, the ratio
-e2sad / torchattacks (> 1: e2sad faster) and max |x_adv(e2sad) - x_adv(torchattacks)|.
+as initialised), same batch, all attacks in one run; per repetition
+and attack the two implementations run back to back (which goes first alternates;
+FGSM timed over ``--fgsm-inner`` calls).  Prints images/s (medians), the cost ratio
+torchattacks / e2sad (> 1: e2sad faster) from the medians and "paired" (median over
+repetitions of the ratio of one back-to-back pair), how many pairs e2sad was at
+least as fast, and max |x_adv(e2sad) - x_adv(torchattacks)|.
 
 Example:  python bench/attacks.py --reps 7 --data /tmp/bench/mnist.pt
 """
@@ -68,25 +71,30 @@ def main(argv=None):
             lambda k=k: ifgsm(model, x, y, eps=a.eps, k=k),
             torchattacks.BIM(model, eps=a.eps, alpha=a.eps / k, steps=k),
         )
-    jobs = [(name, side) for name in pairs for side in ("e2sad", "torchattacks")]
-    T = {j: [] for j in jobs}
+    # Each repetition times, per attack, the two sides back to back (which goes first
+    # alternates), so that a pair sees the same machine state: the paired ratio of one
+    # repetition cancels slow drifts of the load, which single medians do not.
+    sides = ("e2sad", "torchattacks")
+    T = {(name, side): [] for name in pairs for side in sides}
     diff = {}
     print(f"# {machine(dev)}; clock {a.clock}; batch {a.batch_size}; eps {a.eps}; reps {a.reps} (+{a.warmup} warmup)")
     for rep in range(a.warmup + a.reps):
-        rot = rep % len(jobs)
-        outs = {}
-        for name, side in jobs[rot:] + jobs[:rot]:
+        order = sides if rep % 2 == 0 else sides[::-1]
+        names = list(pairs)
+        names = names[rep % len(names) :] + names[: rep % len(names)]
+        for name in names:
             ours, theirs = pairs[name]
             inner = a.fgsm_inner if name == "FGSM" else 1
-            t0 = clock()
-            for _ in range(inner):
-                out = ours() if side == "e2sad" else theirs(x, y)
-            dt = (clock() - t0) / inner
-            outs[(name, side)] = out
-            if rep >= a.warmup:
-                T[(name, side)].append(dt)
-        for name in pairs:
-            d = float((outs[(name, "e2sad")] - outs[(name, "torchattacks")]).abs().max())
+            outs = {}
+            for side in order:
+                t0 = clock()
+                for _ in range(inner):
+                    out = ours() if side == "e2sad" else theirs(x, y)
+                dt = (clock() - t0) / inner
+                outs[side] = out
+                if rep >= a.warmup:
+                    T[(name, side)].append(dt)
+            d = float((outs["e2sad"] - outs["torchattacks"]).abs().max())
             diff[name] = max(diff.get(name, 0.0), d)
         print(f"# rep {rep + 1}/{a.warmup + a.reps} done", file=sys.stderr, flush=True)
 
@@ -94,12 +102,16 @@ def main(argv=None):
     flops = a.clock == "flops"
     for name in pairs:
         te, tt = med(T[(name, "e2sad")]), med(T[(name, "torchattacks")])
+        ratios = [b / c for b, c in zip(T[(name, "torchattacks")], T[(name, "e2sad")], strict=True)]
+        wins = sum(r >= 1.0 for r in ratios)
         rows.append(
             [
                 name,
                 f"{te * 1e-9:.1f}" if flops else f"{a.batch_size / te:.0f}",
                 f"{tt * 1e-9:.1f}" if flops else f"{a.batch_size / tt:.0f}",
                 f"{tt / te:.3f}",
+                f"{med(ratios):.3f}",
+                f"{wins}/{len(ratios)}",
                 f"{spread(T[(name, 'e2sad')])}/{spread(T[(name, 'torchattacks')])}",
                 f"{diff[name]:.1e}",
             ]
@@ -109,7 +121,16 @@ def main(argv=None):
     print(
         table(
             rows,
-            ["attack", f"e2sad {what}", f"torchattacks {what}", "torchattacks/e2sad cost", "IQR e2/ta", "max|diff|"],
+            [
+                "attack",
+                f"e2sad {what}",
+                f"torchattacks {what}",
+                "ta/e2sad cost",
+                "paired",
+                "e2sad <= ta",
+                "IQR e2/ta",
+                "max|diff|",
+            ],
         )
     )
 
