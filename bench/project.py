@@ -45,7 +45,6 @@ from e2sad.models import build_model  # noqa: E402
 from e2sad.train import make_optimizer, precision_context  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-HP_KEYS = ("alpha", "eps", "k", "lam", "eps1", "eps2", "second_step", "clip_second", "sigma", "norm")
 SHAPE = {"mnist": (1, 28, 28), "svhn": (3, 32, 32)}
 N_TEST = {"mnist": 10_000, "svhn": 26_032}
 
@@ -65,7 +64,8 @@ def merged(paths: list[str]) -> dict:
 
 
 def hparams(m: dict) -> dict:
-    return {k: m[k] for k in HP_KEYS if k in m}
+    """The model's hyperparameters its defense takes (the defense's own list in e2sad.defenses)."""
+    return {k: m[k] for k in get_defense(m["defense"])[1] if k in m}
 
 
 def batch_of(dataset: str, n: int, dev):

@@ -6,20 +6,12 @@ import re
 import subprocess
 import sys
 
-import yaml
 from helpers_data import job_stats
-from test_workflow import REPO, smk
+from test_workflow import REPO, paper_plan_override, smk
 
 
 def test_project_counts_the_jobs_snakemake_plans_for_the_paper_study(tmp_path):
-    svhn = tmp_path / "svhn"
-    svhn.mkdir()
-    for f in ("train_32x32.mat", "test_32x32.mat"):
-        (svhn / f).write_bytes(b"")  # present, so SVHN is planned; never read in a dry run
-    override = tmp_path / "o.yaml"
-    data = {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}}
-    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": data}))
-    plan = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(override)))
+    plan = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(paper_plan_override(tmp_path))))
     out = subprocess.run(
         [sys.executable, "bench/project.py"], cwd=REPO, capture_output=True, text=True, check=True, timeout=300
     ).stdout

@@ -22,22 +22,22 @@ def smk(*args, cwd=REPO, check=True):
     return proc.stdout + proc.stderr
 
 
-def test_paper_plan_covers_the_whole_study(tmp_path):
-    """snakemake -n on config.yaml plans every artifact (SVHN included when its files exist)."""
+def paper_plan_override(tmp_path) -> Path:
+    """An overlay for config.yaml: results under tmp_path, and empty SVHN files so that SVHN is
+    planned (a dry run never reads them)."""
     svhn = tmp_path / "svhn"
     svhn.mkdir()
     for f in ("train_32x32.mat", "test_32x32.mat"):
-        (svhn / f).write_bytes(b"")  # present, so SVHN is planned; never read in a dry run
+        (svhn / f).write_bytes(b"")
     override = tmp_path / "o.yaml"
-    override.write_text(
-        yaml.safe_dump(
-            {
-                "results": str(tmp_path / "res"),
-                "data": {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}},
-            }
-        )
-    )
-    stats = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(override)))
+    data = {"mnist": {"src": "../shared/data/mnist"}, "svhn": {"src": str(svhn)}}
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": data}))
+    return override
+
+
+def test_paper_plan_covers_the_whole_study(tmp_path):
+    """snakemake -n on config.yaml plans every artifact (SVHN included when its files exist)."""
+    stats = job_stats(smk("-n", "all", "--configfile", "config.yaml", str(paper_plan_override(tmp_path))))
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     n_models = len(cfg["models"])
     assert stats["train"] == n_models * len(cfg["seeds"])
@@ -160,7 +160,8 @@ def test_bf16_overlay_trains_in_bf16_into_its_own_folder_and_evaluates_in_fp32(t
     ``--precision bf16``, results in a folder apart from the fp32 ones."""
     override = tmp_path / "o.yaml"
     override.write_text(yaml.safe_dump({"data": {"mnist": {"src": "../shared/data/mnist"}}}))
-    base = ["-n", "-p", "all", "--configfile", "config/reduced.yaml"]
+    # --forceall: plan every job whatever results/reduced*/ already hold in this checkout
+    base = ["-n", "-p", "--forceall", "all", "--configfile", "config/reduced.yaml"]
     fp32 = smk(*base, str(override))
     bf16 = smk(*base, "config/bf16.yaml", str(override))
     assert job_stats(bf16) == job_stats(fp32)
