@@ -1,4 +1,6 @@
-"""The training-cost table: measured time per step per defense, from the model sidecars."""
+"""The training-cost table: measured time per step per defense, from the model sidecars.
+
+Written by :func:`e2sad.render.write_table` (CSV, LaTeX, HTML)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import json
 
 import pandas as pd
 
-from .provenance import read_sidecar, write_text_atomic
+from .provenance import read_sidecar
+from .render import write_table
 
 
 def cost_rows(model_paths: list[str]) -> pd.DataFrame:
@@ -32,13 +35,19 @@ def cost_rows(model_paths: list[str]) -> pd.DataFrame:
 
 
 def cost_table(model_paths, spec: dict, out_csv, out_tex, out_html) -> pd.DataFrame:
+    """Write the training-cost table (CSV, LaTeX, HTML): per model the median step time and its
+    ratios to natural and to FGSM adversarial training (medians over those models).
+
+    The paper claims e2SAD costs about two FGSM runs ("a cost similar to that
+    of two runs of FGSM"); ``e2sad statements`` checks it on this table.
+    Returns the tidy frame (the CSV), sorted by the ratio to natural training.
+    """
     df = cost_rows(model_paths)
     nat = df[df["defense"] == "natural"]["median_step_s"]
     fg = df[df["defense"] == "fgsm_at"]["median_step_s"]
     df["x_natural"] = df["median_step_s"] / float(nat.median()) if len(nat) else float("nan")
     df["x_fgsm_at"] = df["median_step_s"] / float(fg.median()) if len(fg) else float("nan")
     df = df.sort_values(["x_natural", "model"]).reset_index(drop=True)
-    write_text_atomic(out_csv, df.to_csv(index=False))
     show = df[["model", "defense", "batch_size", "median_step_s", "x_natural", "x_fgsm_at", "train_wall_s"]]
     caption = (
         "Measured training cost per step (median over steps), and ratios to natural and to "
@@ -47,9 +56,21 @@ def cost_table(model_paths, spec: dict, out_csv, out_tex, out_html) -> pd.DataFr
     )
     if spec.get("note"):
         caption += f" [{spec['note']}]"
-    sty = show.style.format(
-        {"median_step_s": "{:.4f}", "x_natural": "{:.2f}", "x_fgsm_at": "{:.2f}", "train_wall_s": "{:.0f}"}
-    ).hide(axis="index")
-    write_text_atomic(out_tex, sty.to_latex(hrules=True, caption=caption, label="tab:cost"))
-    write_text_atomic(out_html, sty.set_caption(caption).to_html())
+    write_table(
+        df,
+        show,
+        caption=caption,
+        label="cost",
+        csv=out_csv,
+        tex=out_tex,
+        html_path=out_html,
+        index=False,
+        formats={
+            "batch_size": "{}",
+            "median_step_s": "{:.4f}",
+            "x_natural": "{:.2f}",
+            "x_fgsm_at": "{:.2f}",
+            "train_wall_s": "{:.0f}",
+        },
+    )
     return df

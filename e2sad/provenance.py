@@ -13,9 +13,9 @@ import hashlib
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,14 +65,40 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, uniquely named file next to ``path`` and return its path.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600), the file is created
+    with mode 0666 and the kernel applies the process umask (and any default
+    ACL of the directory), exactly as for a normal new file: 0644 under umask
+    022, 0600 under umask 077.  The umask itself is never read or changed, so
+    there is no window in which another thread would create files under a
+    wrong umask.  ``O_EXCL`` makes the name ours alone.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place on success only."""
+    """Yield a temporary path next to ``path``; move it into place on success only.
+
+    The temporary file lies in the same directory (so ``os.replace`` is an
+    atomic rename) and has the mode a normal new file gets under the current
+    umask (see :func:`_new_temp_file`), so outputs are readable by others
+    whenever the umask allows it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -82,11 +108,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON with sorted keys to ``path`` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 

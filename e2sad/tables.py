@@ -4,12 +4,12 @@ A table spec (from the workflow config) names its rows (attacks, or substitute
 models for a transfer table) and its models; each model carries the column
 header and the H/S label under which the paper lists it.  Rows of results are
 the JSON files written by ``evaluate`` / ``evaluate-transfer``; several seeds of
-one cell become mean and standard deviation.
+one cell become mean and standard deviation.  Files are written by
+:func:`e2sad.render.write_table`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from importlib import resources
@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataError
+from .render import fmt_ms, fmt_vs_paper, with_note, write_table
 
 
 def paper_values() -> pd.DataFrame:
@@ -72,10 +73,8 @@ def tidy_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def _cell(r) -> str:
-    ours = f"{r.accuracy:.4f}" if r.seeds <= 1 else f"{r.accuracy:.4f} ± {r.std:.4f}"
-    if r.paper is None or pd.isna(r.paper):
-        return ours
-    return f"{ours} ({r.paper:.4f}, {r.diff:+.4f})"
+    """One cell of a paper table: reproduced mean (± std over seeds), then (paper, difference)."""
+    return fmt_vs_paper(fmt_ms(r.accuracy, r.std, r.seeds), r.paper, r.diff)
 
 
 def wide_table(tidy: pd.DataFrame) -> pd.DataFrame:
@@ -93,26 +92,9 @@ def wide_table(tidy: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(tidy: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) -> None:
-    from .provenance import write_text_atomic
-
-    wide = wide_table(tidy)
-    note = spec.get("note", "")
-    caption = spec.get("title", spec["name"])
-    if note:
-        caption = f"{caption} [{note}]"
+    """Write a paper table: the tidy frame as CSV, the paper's layout (:func:`wide_table`) as LaTeX and HTML."""
+    caption = with_note(spec.get("title", spec["name"]), spec.get("note", ""))
     caption += " Cells: reproduced (paper, difference)."
-    styler = wide.style
-    tex = styler.to_latex(
-        hrules=True,
-        caption=caption,
-        label=f"tab:{spec['name']}",
-        multirow_align="t",
-        clines=None,
-        position_float="centering",
+    write_table(
+        tidy, wide_table(tidy), caption=caption, label=spec["name"], csv=out_csv, tex=out_tex, html_path=out_html
     )
-    html = styler.set_caption(caption).to_html()
-    buf = io.StringIO()
-    tidy.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
-    write_text_atomic(out_csv, buf.getvalue())
-    write_text_atomic(out_tex, tex)
-    write_text_atomic(out_html, html)

@@ -1,0 +1,64 @@
+"""Helpers shared by the scientific-validity products: attack names, result rows, mean ± std, paper values."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+from ..render import fmt_ms, tex_escape, with_note  # noqa: F401  (re-exported: e2sad.science.fmt_ms, ...)
+
+#: attack kinds that take one gradient step (no iterations, no restarts)
+SINGLE_STEP_KINDS = ("fgsm",)
+#: attack kinds that iterate (IFGSM of the paper; PGD, APGD-CE, APGD-T of the stronger evaluation)
+ITERATIVE_KINDS = ("ifgsm", "pgd", "apgd_ce", "apgd_t")
+
+
+def attack_eps(name: str, attacks: dict | None = None) -> float | None:
+    """eps of an attack: from its config entry, else read from its name (``fgsm_0.3`` -> 0.3)."""
+    if attacks and name in attacks:
+        return attacks[name].get("eps")
+    m = re.search(r"_(\d+(?:\.\d+)?)", name)
+    return float(m.group(1)) if m else None
+
+
+def attack_kind(name: str, attacks: dict | None = None) -> str:
+    """Kind of an attack (fgsm, ifgsm, pgd, apgd_ce, apgd_t, none): from its config entry, else its name."""
+    if attacks and name in attacks:
+        return attacks[name]["kind"]
+    for k in ("ifgsm", "fgsm", "pgd", "apgd_ce", "apgd_t"):
+        if name.startswith(k):
+            return k
+    return "none" if name == "clean" else name
+
+
+def load_json_rows(paths: list[str]) -> pd.DataFrame:
+    """Result rows (JSON files of ``evaluate``, ``evaluate-transfer``, ``eps-sweep``) as one frame."""
+    from ..tables import load_rows
+
+    return load_rows(paths)
+
+
+def mean_std(values) -> tuple[float, float, int]:
+    """(mean, sample std with ddof = 1 or NaN for one value, count) of the values that are not None/NaN."""
+    v = [float(x) for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not v:
+        return float("nan"), float("nan"), 0
+    mean = sum(v) / len(v)
+    std = float(pd.Series(v).std(ddof=1)) if len(v) > 1 else float("nan")
+    return mean, std, len(v)
+
+
+def caption(spec: dict, text: str) -> str:
+    """A product's caption with the scale note of ``spec`` appended (``text [note]``)."""
+    return with_note(text, spec.get("note"))
+
+
+def paper_column(table: str, model: str) -> dict[str, float]:
+    """The paper's values of one model in one table (``e2sad/paper_values.csv``), keyed by row."""
+    from ..tables import paper_values
+
+    pv = paper_values()
+    pv = pv[(pv["table"] == table) & (pv["model"] == model)]
+    return {r.row: float(r.value) for r in pv.itertuples()}
