@@ -140,3 +140,43 @@ def test_model_sidecar_records_seed_and_hyperparameters(tmp_path):
     assert meta["train"]["steps_done"] == 2 and meta["train"]["run_hash"] == config_hash(
         {k: val for k, val in v.items() if k != "name"}
     )
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_get_the_mode_of_a_normal_new_file(tmp_path, umask, mode):
+    """Outputs are readable by others when the umask says so (mkstemp's 0600 was not), still atomic."""
+    import os
+    import stat
+
+    from e2sad.provenance import atomic_path, write_json_atomic, write_text_atomic
+
+    old = tmp_path / "old.txt"
+    old.write_text("old")
+    os.chmod(old, 0o600)
+    saved = os.umask(umask)
+    try:
+        write_text_atomic(tmp_path / "sub" / "a.txt", "text")
+        write_json_atomic(tmp_path / "b.json", {"k": 1})
+        with atomic_path(tmp_path / "c.pt") as tmp:
+            torch.save({"x": 1}, tmp)
+        write_text_atomic(old, "new")  # replacing a file gives the new file's mode
+        (tmp_path / "plain.txt").write_text("plain")  # a normal new file under the same umask
+    finally:
+        os.umask(saved)
+    written = [tmp_path / "sub" / "a.txt", tmp_path / "b.json", tmp_path / "c.pt", old]
+    for p in written + [tmp_path / "plain.txt"]:
+        assert stat.S_IMODE(p.stat().st_mode) == mode, (p.name, oct(stat.S_IMODE(p.stat().st_mode)))
+    assert old.read_text() == "new" and json.loads((tmp_path / "b.json").read_text()) == {"k": 1}
+    assert not [p for p in tmp_path.rglob("*.tmp")], "a temporary file was left behind"
+
+
+def test_atomic_path_leaves_the_old_file_on_failure(tmp_path):
+    from e2sad.provenance import atomic_path
+
+    out = tmp_path / "out.txt"
+    out.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(out) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

@@ -1,4 +1,4 @@
-"""Fast tests of the scientific-validity checks (e2sad/science.py, workflow/rules/science.smk).
+"""Fast tests of the scientific-validity checks (e2sad/science/, workflow/rules/science.smk).
 
 No training: the checks are pure functions of result files, exercised here on
 small hand-made rows and sidecars, plus one Snakemake dry run of ``science``.
@@ -21,6 +21,27 @@ from e2sad.errors import ConfigError
 from e2sad.tables import paper_values
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- package interface
+
+
+def test_public_names_are_importable_from_the_package():
+    """e2sad.cli, e2sad.config and the workflow import these from ``e2sad.science`` (one module per product)."""
+    import importlib
+
+    used = {
+        "ablation": ["ablation_table", "read_g2", "render_ablation", "ablation_models", "ablation_variant_models"],
+        "robustness": ["robustness_table", "render_robustness", "flag_masking", "FLAG_TEXT"],
+        "sanity": ["sanity_checks", "sweep_frame", "render_sanity"],
+        "statements": ["check_statements", "render_statements"],
+        "common": ["load_json_rows", "paper_column", "attack_eps", "attack_kind"],
+    }
+    for module, names in used.items():
+        mod = importlib.import_module(f"e2sad.science.{module}")
+        for name in names:
+            assert getattr(science, name) is getattr(mod, name), f"e2sad.science.{name} is not {module}.{name}"
+    assert set(science.__all__) <= set(dir(science))
 
 
 # --------------------------------------------------------------------------- statements

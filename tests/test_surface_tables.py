@@ -62,3 +62,57 @@ def test_table_shows_paper_value_and_difference_with_seed_stats():
     cell = wide_table(tidy).iloc[0, 0]
     assert "0.9800 ± 0.0141" in cell and "0.9932" in cell and "-0.0132" in cell
     json.dumps(spec)
+
+
+def _two_model_rows():
+    import pandas as pd
+
+    acc = {("mnist_e2sad_S", "clean"): (0.99, 0.97), ("mnist_e2sad_S", "fgsm_0.3"): (0.9, 0.8)}
+    acc |= {("mnist_hamm_H", "clean"): (0.1, 0.2), ("mnist_hamm_H", "fgsm_0.3"): (1 / 3, 0.3)}
+    rows = pd.DataFrame(
+        [
+            {"model": m, "attack_name": a, "seed": s, "n": 10, "accuracy": v[s]}
+            for (m, a), v in acc.items()
+            for s in (0, 1)
+        ]
+    )
+    spec = {
+        "name": "table_3_1",
+        "kind": "whitebox",
+        "title": "T",
+        "rows": ["clean", "fgsm_0.3"],
+        "row_labels": {"clean": "Clean, data"},
+        "models": ["mnist_e2sad_S", "mnist_hamm_H"],
+        "model_info": {
+            "mnist_e2sad_S": {"column": "e2SAD", "label": "S"},
+            "mnist_hamm_H": {"column": 'Hamm "minimax"', "label": "H"},
+        },
+    }
+    return rows, spec
+
+
+# Written by the code before e2sad/render.py (commit 6a5e493) from _two_model_rows(): the CSV of a table
+# must stay byte-identical (later analyses diff tables/*.csv across versions).
+PINNED_TABLE_CSV = (
+    "table,row,row_label,model,column,label,accuracy,std,seeds,n,paper,diff\n"
+    'table_3_1,clean,"Clean, data",mnist_e2sad_S,e2SAD,S,0.98,0.014142135623730963,2,10,0.9932,-0.01319999999999999\n'
+    'table_3_1,clean,"Clean, data",mnist_hamm_H,"Hamm ""minimax""",H,0.15000000000000002,0.07071067811865477,2,10,,\n'
+    "table_3_1,fgsm_0.3,fgsm_0.3,mnist_e2sad_S,e2SAD,S,0.8500000000000001,0.07071067811865474,2,10,0.9641,"
+    "-0.11409999999999987\n"
+    'table_3_1,fgsm_0.3,fgsm_0.3,mnist_hamm_H,"Hamm ""minimax""",H,0.31666666666666665,0.02357022603955158,2,10,,\n'
+)
+
+
+def test_table_csv_is_byte_identical_to_the_pinned_one_and_html_tex_show_the_same_cells(tmp_path):
+    from e2sad.tables import render
+
+    rows, spec = _two_model_rows()
+    render(tidy_table(rows, spec), spec, tmp_path / "t.csv", tmp_path / "t.tex", tmp_path / "t.html")
+    assert (tmp_path / "t.csv").read_bytes() == PINNED_TABLE_CSV.encode()
+    page = (tmp_path / "t.html").read_text()
+    # HTML: one line per cell, as before; no paper value for the minimax model
+    assert ">0.9800 ± 0.0141 (0.9932, -0.0132)</td>" in page and ">0.1500 ± 0.0707</td>" in page
+    tex = (tmp_path / "t.tex").read_text()
+    # LaTeX: the paper's value and the difference on a second line, specials escaped
+    assert "\\makecell[tl]{0.9800 $\\pm$ 0.0141 \\\\ (0.9932, -0.0132)}" in tex
+    assert "fgsm\\_0.3" in tex and "& 0.1500 $\\pm$ 0.0707 \\\\" in tex
