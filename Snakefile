@@ -1,5 +1,5 @@
 # e2SAD reproduction: every table and figure of the paper from one config.
-#   snakemake --cores 2 all --configfile config/reduced.yaml   (laptop, ~1 h on 2 cores)
+#   snakemake --cores 2 all --configfile config/reduced.yaml   (laptop, 2 CPU cores; see README)
 #   snakemake --cores 8 all                                     (paper scale, GPU)
 # See README.md.
 
@@ -21,26 +21,26 @@ include: "workflow/rules/science.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        STUDY.all_targets(),
 
 
 # Scientific validity (workflow/rules/science.smk; config sections ablation,
 # robustness, sanity): snakemake --cores 2 science [--configfile ...]
 rule ablation:
     input:
-        ablation_targets(),
+        STUDY.ablation_targets(),
 
 
 rule robustness:
     input:
-        robustness_targets(),
+        STUDY.robustness_targets(),
 
 
 rule sanity:
     input:
-        sanity_targets(),
+        STUDY.sanity_targets(),
 
 
 rule science:
     input:
-        science_targets(),
+        STUDY.science_targets(),

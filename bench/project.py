@@ -45,7 +45,14 @@ from e2sad.models import build_model  # noqa: E402
 from e2sad.train import make_optimizer, precision_context  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHAPE = {"mnist": (1, 28, 28), "svhn": (3, 32, 32)}
+
+
+def net(cfg: dict, ds: str):
+    """The paper's network of dataset ``ds`` as its declaration (``data.<ds>``) names it."""
+    d = cfg["data"][ds]
+    return build_model(d["network"], d.get("normalization", "none"), d["channels"], d["size"], d["classes"])
+
+
 N_TEST = {"mnist": 10_000, "svhn": 26_032}
 
 
@@ -68,8 +75,9 @@ def hparams(m: dict) -> dict:
     return {k: m[k] for k in get_defense(m["defense"])[1] if k in m}
 
 
-def batch_of(dataset: str, n: int, dev):
-    x = torch.rand(n, *SHAPE[dataset], device=dev)
+def batch_of(cfg: dict, dataset: str, n: int, dev):
+    d = cfg["data"][dataset]
+    x = torch.rand(n, d["channels"], d["size"], d["size"], device=dev)
     y = torch.randint(0, 10, (n,), device=dev)
     return x, y
 
@@ -125,8 +133,8 @@ def main(argv=None):
     for key in kinds:
         ds, defense, hp = key
         bs = cfg["training"][ds]["batch_size"]
-        model = build_model(ds).to(meta)
-        x, y = batch_of(ds, bs, meta)
+        model = net(cfg, ds).to(meta)
+        x, y = batch_of(cfg, ds, bs, meta)
         with _FlopCount() as c:
             train_step(model, None, get_defense(defense)[0], dict(hp), x, y, contextlib.nullcontext())
         step_flops[key] = float(c.total)
@@ -134,8 +142,8 @@ def main(argv=None):
     # --- evaluation: F + B_in and F per image, per dataset
     per_img = {}
     for ds in datasets:
-        model = build_model(ds).to(meta).eval()
-        x, y = batch_of(ds, 1, meta)
+        model = net(cfg, ds).to(meta).eval()
+        x, y = batch_of(cfg, ds, 1, meta)
         with _FlopCount() as c:
             model(x)
         fwd = float(c.total)
@@ -198,9 +206,9 @@ def main(argv=None):
         for key in kinds:
             ds, defense, hp = key
             bs = cfg["training"][ds]["batch_size"]
-            model = build_model(ds).to(dev).train()
+            model = net(cfg, ds).to(dev).train()
             opt = make_optimizer(cfg["training"][ds]["optimizer"], model.parameters(), cfg["training"][ds]["lr"])
-            x, y = batch_of(ds, bs, dev)
+            x, y = batch_of(cfg, ds, bs, dev)
             T = []
             for r in range(a.warmup + a.reps):
                 t0 = clock()
@@ -211,8 +219,8 @@ def main(argv=None):
             print(f"#   step {ds} {defense} {dict(hp)}: {1e3 * step_time[key]:.1f} ms", flush=True)
         for ds in datasets:
             bs = ev["batch_size"]
-            model = build_model(ds).to(dev).eval()
-            x, y = batch_of(ds, bs, dev)
+            model = net(cfg, ds).to(dev).eval()
+            x, y = batch_of(cfg, ds, bs, dev)
             Tf, Tb = [], []
             for r in range(a.warmup + a.reps):
                 t0 = clock()

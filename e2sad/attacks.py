@@ -21,7 +21,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .declare import Param, Registry
 from .errors import ConfigError
+
+#: name -> declaration of every attack (:mod:`e2sad.declare`); ``kind:`` in the config names one
+ATTACKS = Registry("attack kind")
+
+# The attack hyperparameters, each declared once (defenses reuse EPS and K).
+EPS = Param("eps", float, "l-infinity budget in [0, 1] pixel units (e.g. 0.3 or 24/255)", lo=0, hi=1, open_lo=True)
+K = Param("k", int, "number of attack steps", lo=1)
+STEP = Param(
+    "step", float, "PGD step size (Madry et al.: 0.01 on MNIST; default 2.5 eps / k)", None, lo=0, open_lo=True
+)
+RESTARTS = Param("restarts", int, "random restarts; per example the worst case is kept", 1, lo=1)
+APGD_STEPS = Param("steps", int, "APGD iterations (Croce & Hein 2020: 100)", 100, lo=1)
+ATTACK_SEED = Param("seed", int, "seed of the random starts", 0, lo=0, flag="attack-seed")
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -51,6 +65,13 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, h
     return torch.clamp(x_adv, lower, upper)
 
 
+@ATTACKS.declare("none", paper="no attack: the clean test images")
+def clean(model, x, y, **_):
+    """No attack: the clean inputs."""
+    return x.detach()
+
+
+@ATTACKS.declare("fgsm", params=(EPS,), paper="Goodfellow et al. 2015; paper eq. 2.1", direction=True)
 def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None) -> torch.Tensor:
     """FGSM (Goodfellow et al. 2015; paper eq. 2.1): x + eps * sign(grad_x J), clipped to [lo, hi].
 
@@ -62,6 +83,7 @@ def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None
     return torch.clamp(x.detach() + eps * g.sign(), lo, hi).detach()
 
 
+@ATTACKS.declare("ifgsm", params=(EPS, K), paper="Kurakin et al. 2017 (BIM); paper eq. 2.2", direction=True)
 def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, grad=None):
     """IFGSM / BIM (Kurakin et al. 2017; paper eq. 2.2): k steps of size a = eps/k,
     each followed by clamp_{x,eps} and the [lo, hi] range.  Starts at x (no random start).
@@ -82,6 +104,7 @@ def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, 
     return x_adv.detach()
 
 
+@ATTACKS.declare("pgd", params=(EPS, K, STEP, RESTARTS, ATTACK_SEED), paper="Madry et al. 2018")
 def pgd(
     model,
     x,
@@ -126,6 +149,7 @@ def pgd(
     return best.detach()
 
 
+@ATTACKS.declare("apgd_ce", params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED), paper="Croce & Hein 2020, APGD-CE")
 def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-CE of AutoAttack (Croce & Hein 2020), via torchattacks.APGD."""
     import torchattacks
@@ -134,6 +158,7 @@ def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, see
     return atk(x, y).detach()
 
 
+@ATTACKS.declare("apgd_t", params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED), paper="Croce & Hein 2020, APGD-T")
 def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT (9 target classes)."""
     import torchattacks
@@ -142,26 +167,10 @@ def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed
     return atk(x, y).detach()
 
 
-def clean(model, x, y, **_):
-    """No attack: the clean inputs."""
-    return x.detach()
-
-
-#: name -> (function, allowed hyperparameters)
-ATTACKS = {
-    "none": (clean, ()),
-    "fgsm": (fgsm, ("eps",)),
-    "ifgsm": (ifgsm, ("eps", "k")),
-    "pgd": (pgd, ("eps", "k", "step", "restarts", "seed")),
-    "apgd_ce": (apgd_ce, ("eps", "steps", "restarts", "seed")),
-    "apgd_t": (apgd_t, ("eps", "steps", "restarts", "seed")),
-}
-
-
 def get_attack(name: str):
-    if name not in ATTACKS:
-        raise ConfigError(f"unknown attack '{name}', allowed: {', '.join(ATTACKS)}")
-    return ATTACKS[name]
+    """(function, names of its hyperparameters) of the attack declared as ``name``."""
+    decl = ATTACKS.get_decl(name, "attack")
+    return decl.fn, tuple(decl.names())
 
 
 def run_attack(model, x, y, name: str, params: dict, batch_size: int = 500) -> torch.Tensor:

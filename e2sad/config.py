@@ -14,24 +14,10 @@ import yaml
 
 from .errors import ConfigError
 
-#: defense -> (required hyperparameters, optional ones)
-DEFENSE_KEYS = {
-    "natural": ((), ()),
-    "fgsm_at": (("alpha", "eps"), ()),
-    "ifgsm_at": (("alpha", "eps", "k"), ()),
-    "e2sad": (("alpha", "lam", "eps1", "eps2", "second_step"), ("clip_second", "sigma")),
-    "hamm": (("alpha", "eps"), ("norm",)),
-}
-#: attack kind -> (required, optional)
-ATTACK_KEYS = {
-    "none": ((), ()),
-    "fgsm": (("eps",), ()),
-    "ifgsm": (("eps", "k"), ()),
-    "pgd": (("eps", "k"), ("step", "restarts", "seed")),
-    "apgd_ce": (("eps",), ("steps", "restarts", "seed")),
-    "apgd_t": (("eps",), ("steps", "restarts", "seed")),
-}
+#: keys of a model that are not its defense's hyperparameters
 MODEL_META = ("dataset", "defense", "smoothing", "column", "label")
+#: keys of an attack entry that are not the attack's hyperparameters
+ATTACK_META = ("kind", "label")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -186,38 +172,103 @@ def _few(names, n: int = 6) -> str:
     return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _check_keys(where: str, given: dict, req, opt, owner: str, noun: str) -> None:
-    """The keys of one model (or attack) against those its defense (or kind) takes."""
-    missing = [k for k in req if k not in given]
-    if missing:
+def _declared(registry, name: str, where: str, given: dict, noun: str) -> None:
+    """A model's defense (or an attack's kind) and its hyperparameters, checked by their declaration."""
+    try:
+        registry.get_decl(name, where).check(given, where.rsplit(".", 1)[0], noun)
+    except ConfigError as exc:
+        raise ConfigError(f"config: {exc}") from None
+
+
+def check_model(name: str, m: dict) -> None:
+    """One model: its defense is declared and its hyperparameters are the declaration's."""
+    from .defenses import DEFENSES
+
+    hp = {k: v for k, v in m.items() if k not in MODEL_META}
+    _declared(DEFENSES, m["defense"], f"models.{name}.defense", hp, "hyperparameter")
+
+
+def check_attack(where: str, a: dict) -> None:
+    """One attack entry: its kind is declared and its parameters are the declaration's."""
+    from .attacks import ATTACKS
+
+    params = {k: v for k, v in a.items() if k not in ATTACK_META}
+    _declared(ATTACKS, a["kind"], f"{where}.kind", params, "parameter")
+
+
+def dataset_folders(decl: dict, base_dir: str | Path = ".") -> list[Path]:
+    """The folders a dataset's ``src`` names (one, or a list tried in order), relative to ``base_dir``."""
+    srcs = decl["src"] if isinstance(decl["src"], list) else [decl["src"]]
+    return [Path(base_dir) / s for s in srcs]
+
+
+def dataset_folder(decl: dict, base_dir: str | Path = ".") -> Path:
+    """The first folder of ``src`` that holds the dataset's files, else the first one (downloads go there)."""
+    from .data import FORMATS
+
+    folders = dataset_folders(decl, base_dir)
+    files = FORMATS[decl["format"]][1]
+    return next((f for f in folders if all((f / n).is_file() for n in files)), folders[0])
+
+
+def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
+    """One dataset declaration (``data.<name>``): its format, network and normalization are the
+    library's, and its files are there (or download is set).  A dataset declared ``optional``
+    whose files are absent is left out with a warning; any other stops the run."""
+    from .data import FORMATS
+    from .models import NETWORKS, NORMALIZATIONS
+
+    for key, allowed in (("format", FORMATS), ("network", NETWORKS), ("normalization", NORMALIZATIONS)):
+        if key in d and d[key] not in allowed:
+            raise ConfigError(f"config: data.{name}.{key}: {d[key]!r} is not allowed; allowed: {', '.join(allowed)}")
+    if d.get("download", False):
+        return []
+    folder = dataset_folder(d, base_dir)
+    files = FORMATS[d["format"]][1]
+    missing = [f for f in files if not (folder / f).is_file()]
+    if not missing:
+        return []
+    where = (
+        "any of the folders " + ", ".join(map(str, dataset_folders(d, base_dir)))
+        if isinstance(d["src"], list)
+        else str(folder)
+    )
+    source = f" (from {d['url']})" if d.get("url") else ""
+    if d.get("optional", False):
+        what = f"folder {folder} not found" if not folder.is_dir() else f"{', '.join(missing)} not in {folder}"
+        return [
+            f"{name.upper()} left out: {what}; put {' and '.join(files)} there{source} "
+            f"or set data.{name}.download: true"
+        ]
+    if not folder.is_dir():
         raise ConfigError(
-            f"config: {where}.{missing[0]}: missing; {owner} needs "
-            f"{', '.join(req)}" + (f" (optional: {', '.join(opt)})" if opt else "")
+            f"config: data.{name}.src: folder {d['src']!r} not found (from {Path(base_dir).resolve()}); "
+            "point it at the dataset files or set download: true"
         )
-    extra = sorted(set(given) - set(req) - set(opt))
-    if extra:
-        raise ConfigError(
-            f"config: {where}.{extra[0]}: {given[extra[0]]!r} is not allowed, {owner} has no {noun} "
-            f"{extra[0]}; its {noun}s: {', '.join(list(req) + list(opt)) or 'none'}"
-        )
+    raise ConfigError(f"config: data.{name}.src: {', '.join(missing)} not in {where}{source}; or set download: true")
 
 
 def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
     """Cross-field checks; returns warnings (e.g. SVHN files absent), raises on errors."""
     warnings: list[str] = []
-    models, attacks = config["models"], config["attacks"]
+    models, attacks, data = config["models"], config["attacks"], config["data"]
+    for i, ds in enumerate(config["datasets"]):
+        if ds not in data:
+            raise ConfigError(f"config: datasets.{i}: {ds!r} is not declared under data; declared: {_few(data)}")
     used_datasets = set(config["datasets"])
     for name, m in models.items():
-        hp = {k: v for k, v in m.items() if k not in MODEL_META}
-        _check_keys(f"models.{name}", hp, *DEFENSE_KEYS[m["defense"]], f"defense '{m['defense']}'", "hyperparameter")
+        if m["dataset"] not in data:
+            raise ConfigError(
+                f"config: models.{name}.dataset: {m['dataset']!r} is not declared under data; declared: {_few(data)}"
+            )
+        check_model(name, m)
         if m["dataset"] in used_datasets and m["dataset"] not in config.get("training", {}):
             raise ConfigError(
                 f"config: training.{m['dataset']}: missing, but models.{name} trains on {m['dataset']}; "
                 "give steps, batch_size, optimizer and lr"
             )
     for name, a in attacks.items():
-        params = {k: v for k, v in a.items() if k not in ("kind", "label")}
-        _check_keys(f"attacks.{name}", params, *ATTACK_KEYS[a["kind"]], f"attack kind '{a['kind']}'", "parameter")
+        check_attack(f"attacks.{name}", a)
 
     def _model(where, mname, dataset):
         if mname not in models:
@@ -236,6 +287,13 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
                 f"config: {where}: attack '{aname}' is not declared under attacks; declared: {_few(attacks)}"
             )
 
+    for kind, entries in (("tables", config["tables"]), ("figures", config["figures"])):
+        for ename, e in entries.items():
+            if e["dataset"] not in data:
+                raise ConfigError(
+                    f"config: {kind}.{ename}.dataset: {e['dataset']!r} is not declared under data; "
+                    f"declared: {_few(data)}"
+                )
     for tname, t in config["tables"].items():
         for m in t["models"]:
             _model(f"tables.{tname}.models", m, t["dataset"])
@@ -264,32 +322,8 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
                     f"config: figures.{fname}.panels.{panel}: attack '{a}' of kind {attacks[a]['kind']} is not "
                     "allowed; allowed: attacks of kind fgsm or ifgsm (a loss surface follows their direction)"
                 )
-    base = Path(base_dir)
     for ds in config["datasets"]:
-        src = config.get("data", {}).get(ds)
-        if src is None:
-            raise ConfigError(
-                f"config: data.{ds}: missing, but datasets lists {ds}; give data.{ds}.src, the folder with its files"
-            )
-        path = base / src["src"]
-        if not path.is_dir() and not src.get("download", False):
-            if ds == "svhn":
-                warnings.append(
-                    f"SVHN left out: folder {path} not found; put train_32x32.mat and test_32x32.mat "
-                    "there (from http://ufldl.stanford.edu/housenumbers/) or set data.svhn.download: true"
-                )
-            else:
-                raise ConfigError(
-                    f"config: data.{ds}.src: folder '{src['src']}' not found (from {base.resolve()}); "
-                    "point it at the dataset files or set download: true"
-                )
-        elif ds == "svhn" and not src.get("download", False):
-            missing = [f for f in ("train_32x32.mat", "test_32x32.mat") if not (path / f).is_file()]
-            if missing:
-                warnings.append(
-                    f"SVHN left out: {', '.join(missing)} not in {path}; put the official files there "
-                    "(from http://ufldl.stanford.edu/housenumbers/) or set data.svhn.download: true"
-                )
+        warnings += check_dataset(ds, data[ds], base_dir)
     return warnings
 
 
@@ -338,6 +372,13 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
                 f"config: ablation.base: model '{base}' has defense '{models[base]['defense']}'; "
                 "the second-step ablation needs an e2sad model"
             )
+        from .defenses import SECOND_STEP
+
+        for i, v in enumerate(ab["variants"]):
+            if v not in SECOND_STEP.choices:
+                raise ConfigError(
+                    f"config: ablation.variants.{i}: {v!r} is not allowed; allowed: {', '.join(SECOND_STEP.choices)}"
+                )
         tname = ab.get("table", "table_3_1")
         _table("ablation.table", tname, "whitebox")
         if base not in tables[tname]["models"]:
@@ -381,8 +422,7 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
             where = f"robustness.attacks.{name}"
             if name in attacks:
                 raise ConfigError(f"config: {where}: name already used under attacks; give it another name")
-            params = {k: v for k, v in a.items() if k not in ("kind", "label")}
-            _check_keys(where, params, *ATTACK_KEYS[a["kind"]], f"attack kind '{a['kind']}'", "parameter")
+            check_attack(where, a)
             if a["kind"] == "pgd" and a.get("restarts", 1) < 5:
                 warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
         for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [

@@ -1,6 +1,16 @@
-"""Datasets: MNIST from IDX ``.gz`` files, SVHN from the official ``.mat`` files.
+"""Datasets, declared in the config by what they are, not by a name the code knows.
 
-Both are converted once to a small ``.pt`` file of uint8 tensors (``prepare``),
+A dataset's declaration (``data.<name>`` in the config, checked by
+:func:`check_dataset`) gives its file ``format`` (:data:`FORMATS`: ``idx`` for
+MNIST-like gzip IDX files, ``svhn_mat`` for SVHN's official ``.mat`` files,
+``npz`` for numpy arrays), the folder ``src`` (or a list of folders, tried in
+order), ``channels``, ``size``, ``classes``, the raw ``pixel_range`` mapped to
+[0, 1], which network of the paper it uses (``network``, see
+:mod:`e2sad.models`) and that network's input ``normalization``.  MNIST and
+SVHN are two such declarations in ``config.yaml``; Fashion-MNIST is one more in
+``config/fashion.yaml``.
+
+Every dataset is converted once to a small ``.pt`` file of uint8 tensors (``prepare``),
 which training, attacks and evaluation load straight onto the compute device
 (``load_prepared``): no DataLoader, no per-step host work.
 
@@ -38,7 +48,7 @@ MNIST_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
-DATASETS = ("mnist", "svhn")
+NPZ_FILES = {"train": "train.npz", "test": "test.npz"}
 
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}
 
@@ -87,68 +97,64 @@ def read_idx_array(path: str | Path, ndim: int) -> np.ndarray:
     return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, img_path: Path, lab_path: Path, nclass: int = 10) -> None:
+def _check_pair(images: np.ndarray, labels: np.ndarray, img_path: Path, lab_path: Path) -> None:
     if images.shape[0] != labels.shape[0]:
         raise DataError(
             f"{lab_path}: {labels.shape[0]} labels but {img_path.name} has {images.shape[0]} images; "
             "the counts must match"
         )
-    if labels.size and int(labels.max()) >= nclass:
-        i = int(labels.argmax())
-        raise DataError(f"{lab_path}: label {int(labels[i])} at index {i}; labels must be in 0..{nclass - 1}")
 
 
-def load_mnist(directory: str | Path, download: bool = False) -> dict[str, torch.Tensor]:
-    """MNIST as uint8 tensors ``x_*`` (N, 1, 28, 28) and int64 labels ``y_*``.
+def load_idx(directory: str | Path, download: bool = False, torchvision: str = "MNIST") -> dict[str, np.ndarray]:
+    """Format ``idx``: the four MNIST-style gzip IDX files (:data:`MNIST_FILES`) of ``directory``,
+    as uint8 arrays ``x_*`` (N, 1, H, W) and int64 labels ``y_*``.
 
-    ``directory`` holds the four standard ``.gz`` files.  With ``download=True``
-    and files missing, torchvision downloads them into ``directory``.
+    With ``download=True`` and files missing, ``torchvision.datasets.<torchvision>``
+    (``MNIST``, ``FashionMNIST``, ``KMNIST``) downloads them into ``directory``.
     """
     directory = Path(directory)
     missing = [f for f in MNIST_FILES.values() if not (directory / f).is_file()]
     if missing and download:
-        directory = _torchvision_mnist(directory)
+        directory = _torchvision_idx(directory, torchvision)
         missing = [f for f in MNIST_FILES.values() if not (directory / f).is_file()]
     if missing:
         raise DataError(
-            f"{directory}: MNIST file(s) missing: {', '.join(missing)} "
+            f"{directory}: IDX file(s) missing: {', '.join(missing)} "
             "(put the four IDX .gz files there, or set download: true)"
         )
-    arrays = {}
+    out = {}
     for split in ("train", "test"):
         img_path = directory / MNIST_FILES[f"{split}_images"]
         lab_path = directory / MNIST_FILES[f"{split}_labels"]
         images = read_idx_array(img_path, 3)
         labels = read_idx_array(lab_path, 1)
-        if tuple(images.shape[1:]) != (28, 28):
-            raise DataError(f"{img_path}: images are {images.shape[1]}x{images.shape[2]}, MNIST needs 28x28")
         _check_pair(images, labels, img_path, lab_path)
-        arrays[split] = (images, labels)
-    import torch
-
-    out = {}
-    for split, (images, labels) in arrays.items():
-        out[f"x_{split}"] = torch.from_numpy(images).unsqueeze(1).contiguous()
-        out[f"y_{split}"] = torch.from_numpy(labels).long()
+        out[f"_labels_{split}"] = lab_path
+        out[f"x_{split}"] = images[:, None]
+        out[f"y_{split}"] = labels.astype("int64")
+        out[f"_path_{split}"] = img_path
     return out
 
 
-def _torchvision_mnist(directory: Path) -> Path:
-    from torchvision.datasets import MNIST
+def _torchvision_idx(directory: Path, name: str) -> Path:
+    import torchvision.datasets as tvd
 
+    cls = getattr(tvd, name, None)
+    if cls is None:
+        raise DataError(f"torchvision has no dataset {name!r} to download IDX files from (e.g. MNIST, FashionMNIST)")
     for train in (True, False):
-        MNIST(str(directory), train=train, download=True)
-    return directory / "MNIST" / "raw"
+        cls(str(directory), train=train, download=True)
+    return directory / name / "raw"
 
 
-def load_svhn(directory: str | Path, download: bool = False) -> dict[str, torch.Tensor]:
-    """SVHN from the official ``train_32x32.mat`` / ``test_32x32.mat``.
+def load_svhn_mat(directory: str | Path, download: bool = False, torchvision: str = "SVHN") -> dict[str, np.ndarray]:
+    """Format ``svhn_mat``: the official ``train_32x32.mat`` / ``test_32x32.mat``.
 
     ``X`` is 32x32x3xN uint8 and ``y`` is Nx1 with labels 1..10, where 10
     means the digit 0.  Returned as uint8 (N, 3, 32, 32) and int64 labels 0..9.
     """
     directory = Path(directory)
-    arrays = {}
+    out = {}
     for split, fname in SVHN_FILES.items():
         path = directory / fname
         if not path.is_file() and download:
@@ -160,14 +166,44 @@ def load_svhn(directory: str | Path, download: bool = False) -> dict[str, torch.
                 f"{path}: SVHN file missing (download {fname} from "
                 "http://ufldl.stanford.edu/housenumbers/ into that folder, or set download: true)"
             )
-        arrays[split] = _read_svhn_mat(path)
-    import torch
-
-    out = {}
-    for split, (x, y) in arrays.items():
-        out[f"x_{split}"] = torch.from_numpy(x)
-        out[f"y_{split}"] = torch.from_numpy(y)
+        out[f"x_{split}"], out[f"y_{split}"] = _read_svhn_mat(path)
+        out[f"_path_{split}"] = path
     return out
+
+
+def load_npz(directory: str | Path, download: bool = False, torchvision: str = "") -> dict[str, np.ndarray]:
+    """Format ``npz``: ``train.npz`` and ``test.npz``, each with ``x`` (N, C, H, W) or (N, H, W)
+    and integer labels ``y`` (N,) from 0."""
+    import numpy as np
+
+    directory = Path(directory)
+    out = {}
+    for split, fname in NPZ_FILES.items():
+        path = directory / fname
+        if not path.is_file():
+            raise DataError(f"{path}: file missing (format npz needs train.npz and test.npz with arrays x and y)")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                x, y = z["x"], z["y"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path}: not a readable .npz with arrays x and y ({exc})") from None
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4:
+            raise DataError(f"{path}: x has shape {x.shape}, expected (N, C, H, W) or (N, H, W)")
+        y = np.asarray(y).reshape(-1)
+        if y.shape[0] != x.shape[0] or (y.size and (y.min() < 0 or y.dtype.kind not in "iu")):
+            raise DataError(f"{path}: y must hold one integer label >= 0 per image ({y.shape[0]} for {x.shape[0]})")
+        out[f"x_{split}"], out[f"y_{split}"], out[f"_path_{split}"] = x, y.astype("int64"), path
+    return out
+
+
+#: format -> (loader, the files it reads in ``src``)
+FORMATS = {
+    "idx": (load_idx, tuple(MNIST_FILES.values())),
+    "svhn_mat": (load_svhn_mat, tuple(SVHN_FILES.values())),
+    "npz": (load_npz, tuple(NPZ_FILES.values())),
+}
 
 
 def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -198,32 +234,68 @@ def _read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return xt, yt
 
 
-def prepare(dataset: str, directory: str | Path, out: str | Path, download: bool = False) -> dict:
-    """Load ``dataset`` from ``directory`` and save it as one tensor file."""
+def check_shape(data: dict, channels: int | None, size: int | None, classes: int | None) -> None:
+    """The loaded arrays against the dataset's declaration (channels, size, classes); one line on a mismatch."""
+    for split in ("train", "test"):
+        x, y, path = data[f"x_{split}"], data[f"y_{split}"], data[f"_path_{split}"]
+        lab_path = data.get(f"_labels_{split}", path)
+        c, h, w = x.shape[1:]
+        if channels is not None and c != channels:
+            raise DataError(f"{path}: images have {c} channel(s), the dataset declares channels: {channels}")
+        if size is not None and (h, w) != (size, size):
+            raise DataError(f"{path}: images are {h}x{w}, the dataset declares size: {size} ({size}x{size})")
+        if classes is not None and y.size and int(y.max()) >= classes:
+            i = int(y.argmax())
+            raise DataError(f"{lab_path}: label {int(y[i])} at index {i}; labels must be in 0..{classes - 1}")
+
+
+def prepare(
+    name: str,
+    fmt: str,
+    directory: str | Path,
+    out: str | Path,
+    download: bool = False,
+    *,
+    torchvision: str | None = None,
+    channels: int | None = None,
+    size: int | None = None,
+    classes: int | None = None,
+    pixel_range: tuple[float, float] = (0, 255),
+) -> dict:
+    """Load dataset ``name`` stored in format ``fmt`` from ``directory``, check it against the
+    declared shape and save it as one tensor file (with its classes and pixel range)."""
     from .provenance import atomic_path
 
-    if dataset == "mnist":
-        data = load_mnist(directory, download)
-    elif dataset == "svhn":
-        data = load_svhn(directory, download)
-    else:
-        raise DataError(f"unknown dataset '{dataset}', allowed: {', '.join(DATASETS)}")
+    if fmt not in FORMATS:
+        raise DataError(f"format {fmt!r} is not allowed; allowed: {', '.join(FORMATS)}")
+    loader, _ = FORMATS[fmt]
+    data = loader(directory, download, **({"torchvision": torchvision} if torchvision else {}))
+    check_shape(data, channels, size, classes)
     import torch  # only now: a bad file is reported without paying for the torch import
 
+    tensors = {k: torch.from_numpy(v).contiguous() for k, v in data.items() if not k.startswith("_")}
+    n_classes = (
+        classes if classes is not None else int(max(int(tensors[f"y_{s}"].max()) for s in ("train", "test"))) + 1
+    )
     with atomic_path(out) as tmp:
-        torch.save({"dataset": dataset, **data}, tmp)
-    return {k: tuple(v.shape) for k, v in data.items()}
+        torch.save({"dataset": name, **tensors, "classes": n_classes, "pixel_range": list(pixel_range)}, tmp)
+    return {k: tuple(v.shape) for k, v in tensors.items()}
 
 
 def load_prepared(path: str | Path, device: torch.device | str = "cpu") -> dict:
-    """Load a prepared file; images become float32 in [0, 1] on ``device``."""
+    """Load a prepared file; images become float32 in [0, 1] on ``device`` (raw pixel range
+    [lo, hi] mapped to [0, 1]); ``classes`` is the number of classes."""
     from .serialization import safe_load
 
     blob = safe_load(path)
     if not isinstance(blob, dict) or any(k not in blob for k in ("dataset", "x_train", "y_train", "x_test", "y_test")):
         raise DataError(f"{path}: not a prepared dataset (expected dataset, x_train, y_train, x_test, y_test)")
-    out = {"dataset": blob["dataset"]}
+    lo, hi = blob.get("pixel_range", (0, 255))
+    out = {"dataset": blob["dataset"], "classes": int(blob.get("classes", 10))}
     for split in ("train", "test"):
-        out[f"x_{split}"] = blob[f"x_{split}"].to(device).float().div_(255.0)
+        x = blob[f"x_{split}"].to(device).float()
+        if lo:
+            x.sub_(float(lo))
+        out[f"x_{split}"] = x.div_(float(hi - lo))
         out[f"y_{split}"] = blob[f"y_{split}"].to(device)
     return out

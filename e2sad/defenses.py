@@ -22,12 +22,39 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .attacks import fgsm, ifgsm, loss_fn, project
+from .attacks import EPS, K, fgsm, ifgsm, loss_fn, project
+from .declare import Param, Registry
 from .errors import ConfigError
 
-SECOND_STEP_VARIANTS = ("literal", "entropy", "random_start", "clean_target")
-CLIP_SECOND = ("range", "ball", "none")
-HAMM_NORMS = ("l1", "l2")
+#: name -> declaration of every defense (:mod:`e2sad.declare`); ``defense:`` in the config names one
+DEFENSES = Registry("defense")
+
+# The defenses' hyperparameters, each declared once (EPS and K are the attacks').
+ALPHA = Param("alpha", float, "weight of the clean loss J(x), eq. 2.6 / 3.3", lo=0, hi=1)
+LAM = Param("lam", float, "e2SAD: weight lambda of the dissimilarity term, eq. 3.3", lo=0, hi=1)
+EPS1 = Param("eps1", float, "e2SAD: first (FGSM) step size, eq. 3.1", lo=0, hi=1, open_lo=True)
+EPS2 = Param("eps2", float, "e2SAD: second step size, eq. 3.2", lo=0, hi=1, open_lo=True)
+SECOND_STEP = Param(
+    "second_step",
+    str,
+    "e2SAD: reading of eq. 3.2's gradient (the literal one is exactly zero; see second_step_grad)",
+    "entropy",
+    choices=("literal", "entropy", "random_start", "clean_target"),
+)
+CLIP_SECOND = Param(
+    "clip_second",
+    str,
+    "e2SAD: 'we do not clamp the second adversarial point to be within a norm ball' (range: [0, 1] only)",
+    "range",
+    choices=("range", "ball", "none"),
+)
+SIGMA = Param(
+    "sigma", float, "e2SAD random_start: noise scale of the start x_adv + sigma N(0, 1)", 1e-3, lo=0, open_lo=True
+)
+NORM = Param(
+    "norm", str, "Hamm: norm of the input gradient in eq. 2.8 (l1 is the dual of l-inf)", "l1", choices=("l1", "l2")
+)
+SECOND_STEP_VARIANTS = SECOND_STEP.choices
 
 
 @dataclass
@@ -83,12 +110,14 @@ def _clean_pass(model, x, y, merge: bool = False):
     return logits.detach(), _WithParamGrads.apply(loss.detach(), tuple(pgrads), *params), grad
 
 
+@DEFENSES.declare("natural", paper="natural training, J(theta, x, y)")
 def natural(model, x, y, **_):
     """Natural training: J(theta, x, y)."""
     loss = loss_fn(model(x), y)
     return Step(loss, {"clean": loss.detach()})
 
 
+@DEFENSES.declare("fgsm_at", params=(ALPHA, EPS), paper="Goodfellow et al. 2015; paper eq. 2.6 with FGSM")
 def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False, **_):
     """FGSM adversarial training, eq. (2.6): alpha J(x) + (1 - alpha) J(x_fgsm).
 
@@ -102,6 +131,7 @@ def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False,
     return Step(loss, {"clean": loss_clean.detach(), "adv": loss_adv.detach()})
 
 
+@DEFENSES.declare("ifgsm_at", params=(ALPHA, EPS, K), paper="Kurakin et al. 2017; paper eq. 2.6 with IFGSM")
 def ifgsm_at(model, x, y, *, alpha: float, eps: float, k: int, merge_clean: bool = False, **_):
     """IFGSM adversarial training, eq. (2.6) with x_adv from IFGSM (step eps/k, k steps).
     ``merge_clean``: as in :func:`fgsm_at`."""
@@ -148,9 +178,12 @@ def second_step_grad(
         x0 = (x_adv.detach() + sigma * noise).requires_grad_(True)
         d = soft_ce(F.softmax(logits_adv, 1).detach(), model(x0))
         return torch.autograd.grad(d, x0)[0]
-    raise ConfigError(f"e2sad second_step '{variant}' unknown, allowed: {', '.join(SECOND_STEP_VARIANTS)}")
+    raise ConfigError(f"e2sad second_step '{variant}' unknown, allowed: {', '.join(SECOND_STEP.choices)}")
 
 
+@DEFENSES.declare(
+    "e2sad", params=(ALPHA, LAM, EPS1, EPS2, SECOND_STEP, CLIP_SECOND, SIGMA), paper="paper eq. 3.3, Algorithm 1"
+)
 def e2sad_loss(
     model,
     x,
@@ -195,7 +228,7 @@ def e2sad_loss(
     elif clip_second == "ball":
         x2 = project(x2, x, eps1)
     elif clip_second != "none":
-        raise ConfigError(f"e2sad clip_second '{clip_second}' unknown, allowed: {', '.join(CLIP_SECOND)}")
+        raise ConfigError(f"e2sad clip_second '{clip_second}' unknown, allowed: {', '.join(CLIP_SECOND.choices)}")
     dissim = soft_ce(F.softmax(logits_adv, 1), model(x2))
     loss = alpha * loss_clean + (1 - alpha) * loss_adv + lam * dissim
     g1_abs = g1.abs().mean().detach()
@@ -213,6 +246,7 @@ def e2sad_loss(
     )
 
 
+@DEFENSES.declare("hamm", params=(ALPHA, EPS, NORM), paper="Hamm & Mehra 2017; paper eq. 2.8")
 def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", merge_clean: bool = False, **_):
     """Hamm's minimax defense, eq. (2.8), with the paper's mixture of clean loss:
 
@@ -225,8 +259,7 @@ def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", mer
     (double backward): x_adv is treated as a function of theta only through it.
     ``merge_clean``: as in :func:`fgsm_at`.
     """
-    if norm not in HAMM_NORMS:
-        raise ConfigError(f"hamm norm '{norm}' unknown, allowed: {', '.join(HAMM_NORMS)}")
+    NORM.check(norm, "hamm norm")
     logits, loss_clean, g = _clean_pass(model, x, y, merge_clean)
     x_adv = fgsm(model, x, y, eps=eps, grad=g).requires_grad_(True)
     loss_adv = loss_fn(model(x_adv), y)
@@ -237,17 +270,7 @@ def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", mer
     return Step(loss, {"clean": loss_clean.detach(), "adv": loss_adv.detach(), "penalty": penalty.detach()})
 
 
-#: defense name -> (loss function, its hyperparameters)
-DEFENSES = {
-    "natural": (natural, ()),
-    "fgsm_at": (fgsm_at, ("alpha", "eps")),
-    "ifgsm_at": (ifgsm_at, ("alpha", "eps", "k")),
-    "e2sad": (e2sad_loss, ("alpha", "lam", "eps1", "eps2", "second_step", "clip_second", "sigma")),
-    "hamm": (hamm_minimax, ("alpha", "eps", "norm")),
-}
-
-
 def get_defense(name: str):
-    if name not in DEFENSES:
-        raise ConfigError(f"unknown defense '{name}', allowed: {', '.join(DEFENSES)}")
-    return DEFENSES[name]
+    """(loss function, names of its hyperparameters) of the defense declared as ``name``."""
+    decl = DEFENSES.get_decl(name, "defense")
+    return decl.fn, tuple(decl.names())

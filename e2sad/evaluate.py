@@ -1,6 +1,9 @@
-"""Evaluation: accuracy under an attack, batched over the test set or its first n images."""
+"""Evaluation: accuracy under an attack, batched over the test set or its first n images;
+transfer (examples crafted on a substitute, evaluated on targets); eps sweeps."""
 
 from __future__ import annotations
+
+import json
 
 import torch
 
@@ -27,3 +30,64 @@ def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500) -> d
         "accuracy": accuracy(model, x_adv, y, batch_size),
         "max_linf": round(linf, 6),
     }
+
+
+def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, substitute: str, attack_name=None) -> float:
+    """Adversarial examples of ``attack`` on the substitute ``model``, saved to ``out`` with
+    their labels for :func:`evaluate_transfer`; returns the substitute's own (white-box) accuracy."""
+    from .provenance import atomic_path
+
+    x_adv = run_attack(model, x, y, attack, params, batch_size)
+    acc = accuracy(model, x_adv, y, batch_size)
+    blob = {
+        "x_adv": x_adv.cpu(),
+        "y": y.cpu(),
+        "substitute": substitute,
+        "attack": attack_name or attack,
+        "params": json.dumps(params),
+    }
+    with atomic_path(out) as tmp:
+        torch.save(blob, tmp)
+    return acc
+
+
+def evaluate_transfer(model_path, adv_paths, network: str, normalization: str, device, batch_size: int, *, name: str):
+    """Accuracy of the target model at ``model_path`` on each file written by :func:`craft`."""
+    from .serialization import safe_load
+    from .train import load_model
+
+    rows, model = [], None
+    for path in adv_paths:
+        blob = safe_load(path, map_location=device)
+        if model is None:
+            model = load_model(model_path, network, normalization, tuple(blob["x_adv"].shape[1:]), device=device)
+        rows.append(
+            {
+                "model": name,
+                "substitute": blob["substitute"],
+                "attack_name": blob["attack"],
+                "params": json.loads(blob["params"]),
+                "n": int(blob["y"].shape[0]),
+                "accuracy": accuracy(model, blob["x_adv"], blob["y"], batch_size),
+            }
+        )
+    return rows
+
+
+#: hyperparameters of a sweep's iterative attacks that the sweep does not give
+SWEEP_DEFAULTS = {"ifgsm": {"k": 20}, "pgd": {"k": 20, "restarts": 1, "seed": 0}}
+
+
+def eps_sweep(model, x, y, attack: str, eps_list, fixed: dict, batch_size: int = 500) -> list[dict]:
+    """Accuracy under ``attack`` at each eps of ``eps_list`` (0: the clean images); ``fixed``: its
+    other hyperparameters (k, restarts, seed), defaults from :data:`SWEEP_DEFAULTS`."""
+    _, allowed = get_attack(attack)
+    base = {**SWEEP_DEFAULTS.get(attack, {}), **fixed}
+    base = {k: v for k, v in base.items() if k in allowed}
+    rows = []
+    for eps in sorted(set(eps_list)):
+        name, params = ("none", {}) if eps == 0 else (attack, {"eps": eps, **base})
+        row = evaluate(model, x, y, name, params, batch_size)
+        row.update(kind=attack, eps=eps)
+        rows.append(row)
+    return rows

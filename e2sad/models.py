@@ -1,5 +1,11 @@
 """The CNNs of the paper's appendix, exactly as Tables A.1 and A.2.
 
+A dataset's declaration names its network (:data:`NETWORKS`: ``cnn_a1`` for
+Table A.1, ``cnn_a2`` for Table A.2) and input normalization; the input shape
+and the number of classes come from the dataset, so the same network serves
+MNIST, Fashion-MNIST or any other dataset of that shape (with the paper's
+shapes, 28x28x1 and 32x32x3 with 10 classes, the layers are exactly the tables').
+
 Both return logits; the softmax of the tables is applied inside the losses
 (``F.cross_entropy``), which is numerically the same model.
 """
@@ -54,12 +60,15 @@ class PerImageNormalize(nn.Module):
 
 class MnistCNN(nn.Module):
     """Table A.1: conv 32 5x5 s1 p2, ReLU, maxpool 2; conv 64 5x5 s1 p2, ReLU,
-    maxpool 2; FC 1024, ReLU; FC 10 (softmax in the loss).  3,274,634 parameters."""
+    maxpool 2; FC 1024, ReLU; FC 10 (softmax in the loss).  3,274,634 parameters
+    on 28x28x1 MNIST.  ``normalization``: see :class:`PerImageNormalize` (MNIST: none)."""
 
-    def __init__(self):
+    def __init__(self, channels: int = 1, size: int = 28, classes: int = 10, normalization: str = "none"):
         super().__init__()
+        self.normalize = PerImageNormalize(normalization)
+        side = size // 2 // 2
         self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 5, stride=1, padding=2),
+            nn.Conv2d(channels, 32, 5, stride=1, padding=2),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 5, stride=1, padding=2),
@@ -68,13 +77,13 @@ class MnistCNN(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(7 * 7 * 64, 1024),
+            nn.Linear(side * side * 64, 1024),
             nn.ReLU(),
-            nn.Linear(1024, 10),
+            nn.Linear(1024, classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(self.normalize(x)))
 
 
 class SvhnCNN(nn.Module):
@@ -82,11 +91,12 @@ class SvhnCNN(nn.Module):
     conv 128 3x3 p0, ReLU, maxpool 2; FC 512, ReLU; FC 10.  1,771,594 parameters
     (plus the parameter-free per-image normalization in front)."""
 
-    def __init__(self, normalization: str = "per_image_std"):
+    def __init__(self, normalization: str = "per_image_std", channels: int = 3, size: int = 32, classes: int = 10):
         super().__init__()
         self.normalize = PerImageNormalize(normalization)
+        side = ((size - 8) // 2 - 2) // 2
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 5),
+            nn.Conv2d(channels, 32, 5),
             nn.ReLU(),
             nn.Conv2d(32, 64, 5),
             nn.ReLU(),
@@ -97,21 +107,27 @@ class SvhnCNN(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(5 * 5 * 128, 512),
+            nn.Linear(side * side * 128, 512),
             nn.ReLU(),
-            nn.Linear(512, 10),
+            nn.Linear(512, classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(self.normalize(x)))
 
 
-def build_model(dataset: str, svhn_normalization: str = "per_image_std") -> nn.Module:
-    if dataset == "mnist":
-        return MnistCNN()
-    if dataset == "svhn":
-        return SvhnCNN(svhn_normalization)
-    raise ConfigError(f"unknown dataset '{dataset}', allowed: mnist, svhn")
+#: network name (a dataset's ``network:``) -> the module of the paper's appendix
+NETWORKS = {"cnn_a1": MnistCNN, "cnn_a2": SvhnCNN}
+NORMALIZATIONS = PerImageNormalize.MODES
+
+
+def build_model(
+    network: str, normalization: str = "none", channels: int = 1, size: int = 28, classes: int = 10
+) -> nn.Module:
+    """The network of the paper's appendix named ``network``, for inputs (channels, size, size)."""
+    if network not in NETWORKS:
+        raise ConfigError(f"network {network!r} is not allowed; allowed: {', '.join(NETWORKS)}")
+    return NETWORKS[network](channels=channels, size=size, classes=classes, normalization=normalization)
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -77,3 +77,20 @@ def loss_surface(
                 xp = xp.clamp(0.0, 1.0)
             surface[i, j] = _loss_sum(model, xp, y)
     return t, surface, g1, g2
+
+
+def surface_to_file(model, x, y, attack: str, eps: float, k, t_max, points, seed, clip, out):
+    """:func:`loss_surface` under ``attack`` (IFGSM: ``k`` steps, default 10) saved as ``.npz``
+    (``t`` and ``surface``); returns the surface."""
+    import numpy as np
+
+    from .provenance import atomic_path
+
+    params = {"eps": eps} if attack == "fgsm" else {"eps": eps, "k": k or 10}
+    t, surf, _, _ = loss_surface(
+        model, x, y, attack=attack, attack_params=params, t_max=t_max, points=points, seed=seed, clip=clip
+    )
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, t=t.numpy(), surface=surf.numpy())
+    return surf

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .defenses import get_defense, smooth_labels
+from .defenses import DEFENSES, smooth_labels
 from .errors import ConfigError
 from .models import build_model
 from .provenance import atomic_path, config_hash
@@ -86,7 +86,8 @@ def train(
     seed: int = 0,
     device: str = "auto",
     precision: str = "fp32",
-    svhn_normalization: str = "per_image_std",
+    network: str = "cnn_a1",
+    normalization: str = "none",
     ckpt_path: str | Path | None = None,
     ckpt_every: int = 500,
     log_path: str | Path | None = None,
@@ -97,7 +98,9 @@ def train(
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model; returns it and a summary (step times, final loss terms).
 
-    ``data`` holds ``x_train``/``y_train`` already on the device.  ``stop_after``
+    ``data`` holds ``x_train``/``y_train`` already on the device (and ``classes``);
+    ``dataset`` is its name (for the record); ``network`` / ``normalization`` pick
+    the model of :mod:`e2sad.models` for the data's input shape.  ``stop_after``
     ends the run early after that many steps of this process (for tests of
     resumption); the checkpoint is then left in place.  ``merge_clean`` passes
     ``merge_clean=True`` to the adversarial defenses: the clean term's parameter
@@ -108,10 +111,9 @@ def train(
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps={steps} and batch_size={batch_size} must both be >= 1")
     dev = resolve_device(device)
-    loss_fn, allowed = get_defense(defense)
-    unknown = sorted(set(hparams) - set(allowed))
-    if unknown:
-        raise ConfigError(f"defense '{defense}' takes no hyperparameter(s) {unknown}; allowed: {list(allowed)}")
+    decl = DEFENSES.get_decl(defense, "defense")
+    loss_fn = decl.fn
+    hparams = decl.check(hparams, f"defense {defense}")
     x_all, y_all = data["x_train"].to(dev), data["y_train"].to(dev)
     n = x_all.shape[0]
     if batch_size > n:
@@ -129,7 +131,8 @@ def train(
         smoothing=smoothing,
         seed=seed,
         precision=precision,
-        svhn_normalization=svhn_normalization,
+        network=network,
+        normalization=normalization,
         n_train=n,
     )
     step_kw = {}
@@ -139,7 +142,8 @@ def train(
     run_hash = config_hash(run_values)
 
     torch.manual_seed(seed)
-    model = build_model(dataset, svhn_normalization).to(dev)
+    shape = tuple(x_all.shape[1:])
+    model = build_model(network, normalization, shape[0], shape[1], int(data.get("classes", 10))).to(dev)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     params = [p for p in model.parameters()]
     start = 0
@@ -219,6 +223,8 @@ def train(
     del t_last
     model.eval()
     times = sorted(step_times[1:] or step_times)
+    g2 = [float(r["g2_over_g1"]) for r in log_rows if "g2_over_g1" in r]
+    g2abs = [float(r["g2_abs"]) for r in log_rows if "g2_abs" in r]
     summary = {
         "run_hash": run_hash,
         "values": run_values,
@@ -230,6 +236,10 @@ def train(
         "threads": torch.get_num_threads(),
         "log_rows": log_rows,
     }
+    if g2:  # e2SAD: size of the second-step gradient (eq. 3.2), read by the ablation
+        summary["second_step_g2_abs_mean"] = sum(g2abs) / len(g2abs)
+        summary["second_step_g2_over_g1_mean"] = sum(g2) / len(g2)
+    summary["final_terms"] = {k: v for k, v in log_rows[-1].items() if k not in ("step", "epoch")} if log_rows else {}
     return model, summary
 
 
@@ -262,14 +272,23 @@ def save_model(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_model(
-    path: str | Path, dataset: str, svhn_normalization: str = "per_image_std", device: str | torch.device = "cpu"
+    path: str | Path,
+    network: str,
+    normalization: str = "none",
+    shape: tuple[int, ...] = (1, 28, 28),
+    classes: int = 10,
+    device: str | torch.device = "cpu",
 ) -> torch.nn.Module:
+    """A model saved by :func:`save_model`, rebuilt as ``network`` for inputs of ``shape`` (C, H, W)."""
     state = safe_load(path, map_location=device)
-    model = build_model(dataset, svhn_normalization)
+    model = build_model(network, normalization, shape[0], shape[1], classes)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: not a {dataset} model state_dict ({str(exc).splitlines()[0][:160]})") from None
+        raise ConfigError(
+            f"{path}: not a {network} state_dict for inputs {'x'.join(map(str, shape))} "
+            f"({str(exc).splitlines()[0][:160]})"
+        ) from None
     return model.to(device).eval()
 
 

@@ -17,11 +17,13 @@ torch.set_num_threads(int(os.environ.get("E2SAD_TEST_THREADS", "2")))
 @pytest.fixture(scope="session")
 def mnist():
     """MNIST as float tensors in [0, 1] (the real files, loaded with the project's loader)."""
-    from e2sad.data import load_mnist
+    import torch
+
+    from e2sad.data import load_idx
 
     if not MNIST_DIR.is_dir():
         pytest.fail(f"MNIST not found at {MNIST_DIR}; set E2SAD_MNIST to the folder with the IDX .gz files")
-    d = load_mnist(MNIST_DIR)
+    d = {k: torch.from_numpy(v) for k, v in load_idx(MNIST_DIR).items() if not k.startswith("_")}
     return {
         "x_train": d["x_train"].float() / 255,
         "y_train": d["y_train"],

@@ -125,7 +125,7 @@ CASES = [
     (
         "model_key_typo",
         _set("models/mnist_fgsm03_H/epsilon", 0.3),
-        ["models.mnist_fgsm03_H.epsilon", "unknown key", "0.3", "alpha, eps, k"],
+        ["models.mnist_fgsm03_H.epsilon", "unknown key", "0.3", "its hyperparameters: alpha, eps"],
     ),
     (
         "defense_missing_hyperparameter",

@@ -31,9 +31,17 @@ from e2sad.data import MNIST_FILES, SVHN_FILES
 pytestmark = pytest.mark.timeout(120)
 
 
+#: the declarations of config.yaml, as the workflow passes them
+DECLARED = {
+    "mnist": ["--format", "idx", "--channels", "1", "--size", "28", "--classes", "10"],
+    "svhn": ["--format", "svhn_mat", "--channels", "3", "--size", "32", "--classes", "10"],
+}
+
+
 def prepare(dataset: str, src: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "e2sad", "prepare-data", "--dataset", dataset, "--src", str(src), "--out", str(out)],
+        [sys.executable, "-m", "e2sad", "prepare-data", "--dataset", dataset, *DECLARED[dataset], "--src", str(src)]
+        + ["--out", str(out)],
         capture_output=True,
         text=True,
         timeout=100,
@@ -213,20 +221,20 @@ def test_bad_svhn_file(tmp_path, breaker, fragments):
 
 def test_valid_small_svhn_loads(tmp_path):
     """A valid .mat pair: shapes (N, 3, 32, 32), label 10 becomes the digit 0, pixels in place."""
-    from e2sad.data import load_prepared, load_svhn
+    from e2sad.data import load_prepared, load_svhn_mat
 
     src = tmp_path / "svhn"
     write_svhn_dir(src, n_train=12, n_test=10)
-    d = load_svhn(src)
+    d = load_svhn_mat(src)
     assert tuple(d["x_train"].shape) == (12, 3, 32, 32) and tuple(d["x_test"].shape) == (10, 3, 32, 32)
-    assert str(d["x_train"].dtype) == "torch.uint8"
+    assert str(d["x_train"].dtype) == "uint8"
     # labels 1..10 cycling: 10 (index 9) is the digit 0
     assert d["y_train"].tolist() == [(i % 10 + 1) % 10 for i in range(12)]
     assert d["y_test"][9].item() == 0 and d["y_test"][0].item() == 1
     X, _ = svhn_arrays(12, seed=0)
     # pixel (row r, col c, channel ch) of image n stays there
     assert d["x_train"][5, 2, 7, 11].item() == X[7, 11, 2, 5]
-    assert np.array_equal(d["x_train"].numpy(), X.transpose(3, 2, 0, 1))
+    assert np.array_equal(np.asarray(d["x_train"]), X.transpose(3, 2, 0, 1))
 
     out = tmp_path / "svhn.pt"
     proc = prepare("svhn", src, out)

@@ -29,7 +29,7 @@ def test_every_defense_gives_parameter_gradients(name, mnist):
         "e2sad": dict(E2SAD, second_step="entropy"),
         "hamm": dict(alpha=0.5, eps=0.3),
     }[name]
-    step = DEFENSES[name][0](model, x, y, **hp)
+    step = DEFENSES[name].fn(model, x, y, **hp)
     assert step.loss.dim() == 0 and torch.isfinite(step.loss)
     params = list(model.parameters())
     step.loss.backward(inputs=params)

@@ -28,9 +28,9 @@ MNIST_DIR = Path(os.environ.get("E2SAD_MNIST", REPO.parent / "shared" / "data" /
 def small_mnist(tmp_path_factory) -> Path:
     """A prepared file of the first 352 MNIST training images (11 batches of 32 per epoch,
     so the checkpoints at steps 10, 20, 30 fall inside an epoch) and 64 test images."""
-    from e2sad.data import load_mnist
+    from e2sad.data import load_idx
 
-    d = load_mnist(MNIST_DIR)
+    d = {k: torch.from_numpy(v) for k, v in load_idx(MNIST_DIR).items() if not k.startswith("_")}
     path = tmp_path_factory.mktemp("data") / "mnist_small.pt"
     torch.save(
         {

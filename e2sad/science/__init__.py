@@ -58,6 +58,7 @@ from .sanity import (
     SINGLE_STEP_MAX_ACC_AT_MAX_EPS,
     render_sanity,
     sanity_checks,
+    sanity_report,
     sweep_frame,
 )
 from .statements import (
@@ -102,6 +103,7 @@ __all__ = [
     "render_statements",
     "robustness_table",
     "sanity_checks",
+    "sanity_report",
     "sweep_frame",
     "tex_escape",
 ]

@@ -183,3 +183,24 @@ def render_sanity(checks: pd.DataFrame, spec: dict, out_csv, out_html) -> None:
         html_style=lambda sty: sty.map(_color),
         html_extra=f"\n<p><b>Verdict.</b> {html.escape(verdict)}</p>\n",
     )
+
+
+def sanity_report(sweep_paths, whitebox_paths, transfer_paths, spec: dict, out_csv, out_html, out_fig) -> pd.DataFrame:
+    """The sanity checks from the rows of eps-sweep / evaluate / evaluate-transfer: the PASS/FLAG
+    table (CSV, HTML) and the accuracy-against-eps figure (mean over seeds); returns the checks."""
+    import textwrap
+
+    from ..plots import plot_eps_curves
+    from .common import load_json_rows
+
+    sweeps = load_json_rows(sweep_paths)
+    checks = sanity_checks(sweeps, load_json_rows(whitebox_paths), load_json_rows(transfer_paths), spec)
+    render_sanity(checks, spec, out_csv, out_html)
+    curves = sweep_frame(sweeps)
+    labels = spec.get("sweep_labels", {})
+    curves["attack"] = [labels.get(a, a) for a in curves["attack"]]
+    title = "Accuracy against eps (mean over seeds)"
+    if spec.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(spec["note"], 110))
+    plot_eps_curves(curves, out_fig, title)
+    return checks

@@ -3,8 +3,8 @@
 
 rule evaluate:
     input:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
-        data=data_file,
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
@@ -16,8 +16,8 @@ rule evaluate:
         mem_mb=4000,
         runtime=120,
     params:
-        attack=lambda w: attack_args(w.attack),
-        common=lambda w: eval_args(w.model),
+        attack=lambda w: STUDY.attack_args(w.attack),
+        common=lambda w: STUDY.eval_args(w.model),
     shell:
         "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "

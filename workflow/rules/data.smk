@@ -14,10 +14,8 @@ rule prepare_data:
         mem_mb=4000,
         runtime=20,
     params:
-        src=lambda w: config["data"][w.dataset]["src"],
-        download=lambda w: (
-            "--download" if config["data"][w.dataset].get("download") else ""
-        ),
+        src=lambda w: STUDY.data_source(w.dataset),
+        args=lambda w: STUDY.prepare_args(w.dataset),
     shell:
         "python -m e2sad prepare-data --dataset {wildcards.dataset} --src {params.src:q} "
-        "{params.download} --out {output:q} 2>&1 | tee {log:q}"
+        "{params.args} --out {output:q} 2>&1 | tee {log:q}"

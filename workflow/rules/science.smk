@@ -1,13 +1,13 @@
 # Scientific validity (snakemake science = ablation robustness sanity + statements).
-# Helpers in common.smk (end); tables and checks in e2sad/science.py.
+# The plan is e2sad/study.py; tables and checks in e2sad/science/.
 
 
 # ---- 1. second-step ablation: the variant models are trained and evaluated
 # by rules train/evaluate (they are in MODELS); this renders the table.
 rule ablation_table:
     input:
-        rows=ablation_rows(),
-        models=ablation_model_files(),
+        rows=STUDY.ablation_rows(),
+        models=STUDY.ablation_model_files(),
     output:
         csv=f"{R}/science/ablation.csv",
         tex=f"{R}/science/ablation.tex",
@@ -22,7 +22,7 @@ rule ablation_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps(ablation_spec(), sort_keys=True),
+        spec=lambda w: spec_json(STUDY.ablation_spec()),
     shell:
         "python -m e2sad ablation-table --spec {params.spec:q} --rows {input.rows:q} "
         "--models {input.models:q} --out-csv {output.csv:q} --out-tex {output.tex:q} "
@@ -32,14 +32,14 @@ rule ablation_table:
 # ---- 2. stronger evaluation, on the first robustness.n_test test images
 rule robust_evaluate:
     input:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
-        data=data_file,
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/science/robustness/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
         f"{R}/logs/science/robust_evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
     wildcard_constraints:
-        attack="|".join(re.escape(a) for a in SCIENCE_ATTACKS),
+        attack=regex(STUDY.science_attacks),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -47,8 +47,8 @@ rule robust_evaluate:
         mem_mb=4000,
         runtime=240,
     params:
-        attack=lambda w: science_attack_args(w.attack),
-        common=lambda w: subset_eval_args(w.model, ROBUST),
+        attack=lambda w: STUDY.attack_args(w.attack),
+        common=lambda w: STUDY.eval_args(w.model, STUDY.robust),
     shell:
         "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
@@ -57,7 +57,7 @@ rule robust_evaluate:
 
 rule robustness_table:
     input:
-        robustness_inputs(),
+        STUDY.robustness_inputs(),
     output:
         csv=f"{R}/science/robustness.csv",
         tex=f"{R}/science/robustness.tex",
@@ -72,7 +72,7 @@ rule robustness_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps(robustness_spec(), sort_keys=True),
+        spec=lambda w: spec_json(STUDY.robustness_spec()),
     shell:
         "python -m e2sad robustness-table --spec {params.spec:q} --rows {input:q} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
@@ -81,14 +81,14 @@ rule robustness_table:
 # ---- 3. sanity checks: eps sweeps, then PASS/FLAG report and figure
 rule eps_sweep:
     input:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
-        data=data_file,
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/science/sanity/sweep/{{model}}/seed{{seed}}/{{sweep}}.json",
     log:
         f"{R}/logs/science/eps_sweep/{{model}}/seed{{seed}}/{{sweep}}.log",
     wildcard_constraints:
-        sweep="|".join(re.escape(s) for s in SANITY.get("sweeps", {})) or "none",
+        sweep=regex(SANITY.get("sweeps", {})),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -96,9 +96,9 @@ rule eps_sweep:
         mem_mb=4000,
         runtime=120,
     params:
-        sweep=lambda w: sweep_args(w.sweep),
+        sweep=lambda w: STUDY.sweep_args(w.sweep),
         eps=" ".join(str(e) for e in SANITY.get("eps", [])),
-        common=lambda w: subset_eval_args(w.model, SANITY),
+        common=lambda w: STUDY.eval_args(w.model, SANITY),
     shell:
         "python -m e2sad eps-sweep --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--sweep-name {wildcards.sweep} {params.sweep} --eps-list {params.eps} {params.common} "
@@ -107,9 +107,9 @@ rule eps_sweep:
 
 rule sanity_report:
     input:
-        sweeps=sanity_sweeps(),
-        whitebox=sanity_whitebox(),
-        transfer=sanity_transfer(),
+        sweeps=STUDY.sanity_sweeps(),
+        whitebox=STUDY.sanity_whitebox(),
+        transfer=STUDY.sanity_transfer(),
     output:
         csv=f"{R}/science/sanity.csv",
         html=report(
@@ -135,7 +135,7 @@ rule sanity_report:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps(sanity_spec(), sort_keys=True),
+        spec=lambda w: spec_json(STUDY.sanity_spec()),
     shell:
         "python -m e2sad sanity-report --spec {params.spec:q} --sweeps {input.sweeps:q} "
         "--whitebox {input.whitebox:q} --transfer {input.transfer:q} --out-csv {output.csv:q} "
@@ -145,7 +145,7 @@ rule sanity_report:
 # ---- 5. the paper's claims on Table 3.1 and the training cost, PASS/FAIL
 rule statements:
     input:
-        table=f"{R}/tables/{STATEMENTS_TABLE}.csv",
+        table=STUDY.table_outputs(STATEMENTS_TABLE)[0],
         cost=f"{R}/tables/training_cost.csv",
     output:
         html=report(
@@ -161,7 +161,7 @@ rule statements:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps(statements_spec(), sort_keys=True),
+        spec=lambda w: spec_json(STUDY.statements_spec()),
     shell:
         "python -m e2sad statements --table {input.table:q} --cost {input.cost:q} --spec {params.spec:q} "
         "--out-html {output.html:q} --out-md {output.md:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"

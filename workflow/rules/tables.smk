@@ -3,7 +3,7 @@
 
 rule table:
     input:
-        lambda w: table_inputs(w.table),
+        table_in,
     output:
         csv=f"{R}/tables/{{table}}.csv",
         tex=f"{R}/tables/{{table}}.tex",
@@ -16,11 +16,11 @@ rule table:
     log:
         f"{R}/logs/table/{{table}}.log",
     wildcard_constraints:
-        table="|".join(re.escape(t) for t in config["tables"]),
+        table=regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps(table_spec(w.table), sort_keys=True),
+        spec=lambda w: spec_json(STUDY.table_spec(w.table)),
     shell:
         "python -m e2sad table --spec {params.spec:q} --rows {input:q} --out-csv {output.csv:q} "
         "--out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
@@ -28,7 +28,7 @@ rule table:
 
 rule cost_table:
     input:
-        trained_models(),
+        STUDY.trained_models(),
     output:
         csv=f"{R}/tables/training_cost.csv",
         tex=f"{R}/tables/training_cost.tex",
@@ -43,7 +43,7 @@ rule cost_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: json.dumps({"note": scale_note("mnist")}),
+        spec=spec_json(STUDY.cost_spec()),
     shell:
         "python -m e2sad cost-table --models {input:q} --spec {params.spec:q} --out-csv {output.csv:q} "
         "--out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"

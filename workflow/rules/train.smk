@@ -6,7 +6,7 @@
 
 rule train:
     input:
-        data=data_file,
+        data=data_in,
     output:
         model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
         log_csv=f"{R}/models/{{model}}/seed{{seed}}/train_log.csv",
@@ -19,7 +19,7 @@ rule train:
         mem_mb=6000,
         runtime=600,
     params:
-        args=lambda w: train_args(w.model),
+        args=lambda w: STUDY.train_args(w.model),
         ckpt=lambda w: f"{R}/checkpoints/{w.model}/seed{w.seed}/ckpt.pt",
         ckpt_every=COMPUTE["ckpt_every"],
         progress_every=COMPUTE["progress_every"],

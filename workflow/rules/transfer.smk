@@ -4,8 +4,8 @@
 
 rule craft_transfer:
     input:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
-        data=data_file,
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/transfer/adv/{{model}}/seed{{seed}}/{{attack}}.pt",
     log:
@@ -17,8 +17,8 @@ rule craft_transfer:
         mem_mb=4000,
         runtime=120,
     params:
-        attack=lambda w: attack_args(w.attack),
-        common=lambda w: eval_args(w.model),
+        attack=lambda w: STUDY.attack_args(w.attack),
+        common=lambda w: STUDY.eval_args(w.model),
     shell:
         "python -m e2sad craft --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
@@ -27,14 +27,14 @@ rule craft_transfer:
 
 rule evaluate_transfer:
     input:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
+        model=model_in,
         adv=transfer_adv,
     output:
         f"{R}/transfer/eval/{{table}}/{{model}}/seed{{seed}}.json",
     log:
         f"{R}/logs/evaluate_transfer/{{table}}/{{model}}/seed{{seed}}.log",
     wildcard_constraints:
-        table="|".join(re.escape(t) for t in config["tables"]),
+        table=regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -42,11 +42,10 @@ rule evaluate_transfer:
         mem_mb=4000,
         runtime=30,
     params:
-        dataset=lambda w: dataset_of(w.model),
-        norm=config["svhn_normalization"],
+        net=lambda w: STUDY.net_args(w.model),
         device=COMPUTE["device"],
     shell:
         "python -m e2sad evaluate-transfer --name {wildcards.model} --model {input.model:q} "
-        "--adv {input.adv:q} --dataset {params.dataset} --svhn-normalization {params.norm} "
+        "--adv {input.adv:q} {params.net} "
         "--device {params.device} --seed {wildcards.seed} --threads {threads} --out {output:q} "
         "2>&1 | tee {log:q}"

@@ -1,0 +1,467 @@
+"""The study plan: what a checked config asks for, as files and command lines.
+
+Which models and seeds are trained, which evaluations, crafts, loss surfaces,
+tables and checks exist, the command-line options of each job (every
+hyperparameter explicit, so changing one changes exactly the jobs that depend
+on it) and each table's or check's spec with the hash of what it depends on.
+The workflow (``workflow/rules/*.smk``) asks a :class:`Study` for all of this;
+tests call it directly.  Paths are relative to the workflow's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .attacks import ATTACKS
+from .config import dataset_folder
+from .data import FORMATS
+from .defenses import DEFENSES
+from .provenance import config_hash
+from .science import ablation_models, ablation_variant_models
+
+#: the table whose rows the checked statements read (the paper's qualitative claims are about it)
+STATEMENTS_TABLE = "table_3_1"
+
+
+def _regex(names) -> str:
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(re.escape(n) for n in names) or "__none__"
+
+
+class Study:
+    """The plan of one checked config.  ``warnings``: those of :func:`e2sad.config.check_config`
+    (an optional dataset whose files are absent is left out); ``base_dir``: the workflow's folder."""
+
+    def __init__(self, config: dict, warnings: list[str] = (), base_dir: str = "."):
+        self.config = config
+        self.base_dir = base_dir
+        self.results = config["results"]
+        self.seeds = config["seeds"]
+        self.compute = config["compute"]
+        self.attacks = config["attacks"]
+        self.tables = config["tables"]
+        self.figures = config["figures"]
+        self.active = [
+            d for d in config["datasets"] if not any(w.startswith(f"{d.upper()} left out") for w in warnings)
+        ]
+        self.ablation = config.get("ablation") or {}
+        self.robust = config.get("robustness") or {}
+        self.sanity = config.get("sanity") or {}
+        self.robust_seeds = self.robust.get("seeds", self.seeds)
+        self.sanity_seeds = self.sanity.get("seeds", self.seeds)
+        self.ablation_variants = ablation_variant_models(config)
+        # the ablation's derived models join the declared ones: rules train/evaluate build them
+        self.models = {**config["models"], **ablation_models(config)}
+        self.science_attacks = {**self.attacks, **self.robust.get("attacks", {})}
+
+    # ---- names and files
+
+    def wildcards(self) -> dict[str, str]:
+        return {
+            "model": _regex(self.models),
+            "attack": _regex(self.attacks),
+            "seed": r"\d+",
+            "dataset": _regex(self.config["data"]),
+        }
+
+    def dataset_of(self, model: str) -> str:
+        return self.models[model]["dataset"]
+
+    def data_file(self, model: str) -> str:
+        return f"{self.results}/data/{self.dataset_of(model)}.pt"
+
+    def model_file(self, model: str, seed) -> str:
+        return f"{self.results}/models/{model}/seed{seed}/model.pt"
+
+    def _active_tables(self, names) -> list[str]:
+        return [t for t in names if self.tables[t]["dataset"] in self.active]
+
+    # ---- command-line options
+
+    def data_source(self, dataset: str) -> str:
+        """The folder prepare-data reads (the first of ``src`` that holds the files)."""
+        return str(dataset_folder(self.config["data"][dataset], self.base_dir))
+
+    def data_sources(self, dataset: str) -> list[str]:
+        """The original files of a dataset (none to wait for when download is set and they are absent)."""
+        folder = self.data_source(dataset)
+        files = [os.path.join(folder, f) for f in FORMATS[self.config["data"][dataset]["format"]][1]]
+        if self.config["data"][dataset].get("download", False) and not all(map(os.path.isfile, files)):
+            return []
+        return files
+
+    def prepare_args(self, dataset: str) -> str:
+        d = self.config["data"][dataset]
+        lo, hi = d.get("pixel_range", [0, 255])
+        args = [
+            f"--format {d['format']}",
+            f"--channels {d['channels']}",
+            f"--size {d['size']}",
+            f"--classes {d['classes']}",
+            f"--pixel-range {lo} {hi}",
+        ]
+        if d.get("download", False):
+            args.append("--download")
+            if d.get("torchvision"):
+                args.append(f"--torchvision {d['torchvision']}")
+        return " ".join(args)
+
+    def net_args(self, model: str) -> str:
+        """The dataset and the paper's network a model is built as."""
+        ds = self.dataset_of(model)
+        d = self.config["data"][ds]
+        return f"--dataset {ds} --network {d['network']} --normalization {d.get('normalization', 'none')}"
+
+    def train_args(self, model: str) -> str:
+        """Every hyperparameter of a model's training as explicit options."""
+        m = self.models[model]
+        t = self.config["training"][m["dataset"]]
+        c = self.compute
+        args = [
+            self.net_args(model),
+            f"--defense {m['defense']}",
+            f"--smoothing {m.get('smoothing') or 'none'}",
+            f"--steps {t['steps']}",
+            f"--batch-size {t['batch_size']}",
+            f"--optimizer {t['optimizer']}",
+            f"--lr {t['lr']}",
+            f"--precision {c['precision']}",
+            f"--device {c['device']}",
+        ]
+        if c.get("merge_clean", False) and m["defense"] != "natural":
+            args.append("--merge-clean")
+        return " ".join(args + DEFENSES.cli_args(m["defense"], m))
+
+    def attack_args(self, attack: str) -> str:
+        """An attack (of ``attacks`` or ``robustness.attacks``) as explicit options."""
+        a = self.science_attacks[attack]
+        return " ".join([f"--attack {a['kind']}"] + ATTACKS.cli_args(a["kind"], a))
+
+    def eval_args(self, model: str, section: dict | None = None) -> str:
+        """Test subset, batch size, device and network of an evaluation (``section``: a science section)."""
+        section = self.config["evaluation"] if section is None else section
+        n = section.get("n_test")
+        args = [
+            self.net_args(model),
+            f"--batch-size {section.get('batch_size', 500)}",
+            f"--device {self.compute['device']}",
+        ]
+        if n:
+            args.append(f"--n {n}")
+        return " ".join(args)
+
+    def sweep_args(self, sweep: str) -> str:
+        s = self.sanity["sweeps"][sweep]
+        args = [f"--attack {s['kind']}"]
+        for key, opt in (("k", "--k"), ("restarts", "--restarts"), ("seed", "--attack-seed")):
+            if key in s:
+                args.append(f"{opt} {s[key]}")
+        return " ".join(args)
+
+    # ---- what the numbers are
+
+    def scale_note(self, dataset: str) -> str:
+        """What the numbers are: scale, budget, test-set size."""
+        t = self.config["training"][dataset]
+        n = self.config["evaluation"]["n_test"] or "all"
+        seeds = len(self.seeds)
+        note = (
+            f"{self.config['scale']} scale: {t['steps']} iterations of batch {t['batch_size']}, "
+            f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, precision {self.compute['precision']}"
+        )
+        if self.config["scale"] == "smoke":
+            note = f"SMOKE OUTPUT, NOT A RESULT: {note}"
+        return note
+
+    def science_note(self, dataset: str, n, seeds=None) -> str:
+        """scale_note, and the test subset (n: None = all) and seeds of the check."""
+        subset = f"the first {n}" if n else "all"
+        note = f"{self.scale_note(dataset)}; this check on {subset} test images"
+        if seeds is not None and list(seeds) != list(self.seeds):
+            note += f" and seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only"
+        return note
+
+    def _model_info(self, models) -> dict:
+        return {m: {"column": self.models[m]["column"], "label": self.models[m]["label"]} for m in models}
+
+    # ---- the paper's tables and figures
+
+    def table_spec(self, name: str) -> dict:
+        t = self.tables[name]
+        if t["kind"] == "whitebox":
+            rows = t["attacks"]
+            row_labels = {a: self.attacks[a]["label"] for a in rows}
+        else:
+            rows = t["substitutes"]
+            row_labels = {s: f"{self.models[s]['column']} ({self.models[s]['label']})" for s in rows}
+        spec = {
+            "name": name,
+            "kind": t["kind"],
+            "title": t["title"],
+            "paper_table": t.get("paper_table", name),
+            "rows": rows,
+            "row_labels": row_labels,
+            "models": t["models"],
+            "model_info": self._model_info(t["models"]),
+            "note": self.scale_note(t["dataset"]),
+            "config": {
+                "models": {m: self.models[m] for m in t["models"] + t.get("substitutes", [])},
+                "attacks": {a: self.attacks[a] for a in t.get("attacks", [t.get("attack")])},
+                "training": self.config["training"][t["dataset"]],
+                "evaluation": self.config["evaluation"],
+                "seeds": self.seeds,
+                "scale": self.config["scale"],
+            },
+        }
+        # the hash of what this table depends on (not the whole study: an unrelated change does not re-run it)
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
+    def eval_file(self, model: str, seed, attack: str) -> str:
+        return f"{self.results}/eval/{model}/seed{seed}/{attack}.json"
+
+    def table_inputs(self, name: str, seeds=None) -> list[str]:
+        t = self.tables[name]
+        seeds = self.seeds if seeds is None else seeds
+        if t["kind"] == "whitebox":
+            return [self.eval_file(m, s, a) for a in t["attacks"] for m in t["models"] for s in seeds]
+        return [f"{self.results}/transfer/eval/{name}/{m}/seed{s}.json" for m in t["models"] for s in seeds]
+
+    def table_outputs(self, name: str) -> list[str]:
+        return [f"{self.results}/tables/{name}.{ext}" for ext in ("csv", "tex", "html")]
+
+    def transfer_adv(self, table: str, seed) -> list[str]:
+        t = self.tables[table]
+        return [f"{self.results}/transfer/adv/{sub}/seed{seed}/{t['attack']}.pt" for sub in t["substitutes"]]
+
+    def surface_inputs(self, figure: str, panel: str) -> list[str]:
+        f = self.figures[figure]
+        attack = f["panels"][panel]
+        return [f"{self.results}/surfaces/{figure}/{m}/seed{self.seeds[0]}/{attack}.npz" for m in f["models"]]
+
+    def surface_labels(self, figure: str) -> list[str]:
+        return [f"{self.models[m]['column']} ({self.models[m]['label']})" for m in self.figures[figure]["models"]]
+
+    def surface_title(self, figure: str, panel: str) -> str:
+        f = self.figures[figure]
+        attack = self.attacks[f["panels"][panel]]["label"]
+        return f"{f.get('title', figure)} ({panel}): {attack} directions; {self.scale_note(f['dataset'])}"
+
+    def trained_models(self) -> list[str]:
+        """Every model file (model, seed) that some active table or figure needs."""
+        names = []
+        for t in self.tables.values():
+            if t["dataset"] in self.active:
+                names += t["models"] + t.get("substitutes", [])
+        for f in self.figures.values():
+            if f["dataset"] in self.active:
+                names += f["models"]
+        return [self.model_file(m, s) for m in dict.fromkeys(names) for s in self.seeds]
+
+    def cost_spec(self) -> dict:
+        return {"note": self.scale_note(self.active[0] if self.active else self.config["datasets"][0])}
+
+    def all_targets(self) -> list[str]:
+        out = []
+        for name, t in self.tables.items():
+            if t["dataset"] in self.active:
+                out += self.table_outputs(name)
+        for name, f in self.figures.items():
+            if f["dataset"] in self.active:
+                out += [f"{self.results}/figures/{name}{p}.{ext}" for p in f["panels"] for ext in ("pdf", "png")]
+        if self.config.get("cost_table", True):
+            out += [f"{self.results}/tables/training_cost.{ext}" for ext in ("csv", "tex", "html")]
+        if self.config.get("science", False):
+            out += self.science_targets()
+        return out
+
+    # ---- science: second-step ablation
+
+    def ablation_table_name(self) -> str:
+        return self.ablation.get("table", "table_3_1")
+
+    def ablation_active(self) -> bool:
+        return bool(self.ablation) and bool(self._active_tables([self.ablation_table_name()]))
+
+    def ablation_rows(self) -> list[str]:
+        if not self.ablation_active():
+            return []
+        attacks = self.tables[self.ablation_table_name()]["attacks"]
+        return [self.eval_file(m, s, a) for m in self.ablation_variants.values() for s in self.seeds for a in attacks]
+
+    def ablation_model_files(self) -> list[str]:
+        if not self.ablation_active():
+            return []
+        return [self.model_file(m, s) for m in self.ablation_variants.values() for s in self.seeds]
+
+    def ablation_spec(self) -> dict:
+        name = self.ablation_table_name()
+        t = self.tables[name]
+        base = self.ablation["base"]
+        spec = {
+            "title": f"Second-step ablation of {base}: each reading of eq. 3.2 at the same budget and seeds",
+            "base": base,
+            "variants": self.ablation_variants,
+            "attacks": t["attacks"],
+            "attack_labels": {a: self.attacks[a]["label"] for a in t["attacks"]},
+            "paper_table": t.get("paper_table", name),
+            "paper_model": base,
+            "note": self.scale_note(t["dataset"]),
+            "config": {
+                "models": {m: self.models[m] for m in self.ablation_variants.values()},
+                "training": self.config["training"][t["dataset"]],
+                "evaluation": self.config["evaluation"],
+                "seeds": self.seeds,
+            },
+        }
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
+    def ablation_targets(self) -> list[str]:
+        if not self.ablation_active():
+            return []
+        return [f"{self.results}/science/ablation.{ext}" for ext in ("csv", "tex", "html")]
+
+    # ---- science: stronger evaluation
+
+    def clean_attack(self) -> str | None:
+        return next((a for a, x in self.attacks.items() if x["kind"] == "none"), None)
+
+    def robust_models(self) -> list[str]:
+        names = []
+        for t in self._active_tables(self.robust.get("tables", [])):
+            names += self.tables[t]["models"]
+        return list(dict.fromkeys(names))
+
+    def robust_attacks(self) -> list[str]:
+        """Every attack counted in "strongest": the reference, the paper's others, the new ones."""
+        r = self.robust
+        return list(dict.fromkeys([r["reference"]] + r.get("also", []) + list(r["attacks"])))
+
+    def robustness_inputs(self) -> list[str]:
+        if not self.robust_models():
+            return []
+        clean = [self.clean_attack()] if self.clean_attack() else []
+        return [
+            f"{self.results}/science/robustness/eval/{m}/seed{s}/{a}.json"
+            for m in self.robust_models()
+            for s in self.robust_seeds
+            for a in clean + self.robust_attacks()
+        ]
+
+    def robustness_spec(self) -> dict:
+        models, attacks, clean = self.robust_models(), self.robust_attacks(), self.clean_attack()
+        spec = {
+            "title": "Stronger evaluation: the paper's attack beside the strongest attack found",
+            "models": models,
+            "model_info": self._model_info(models),
+            "reference": self.robust["reference"],
+            "attacks": attacks,
+            "clean": clean,
+            "attack_labels": {a: self.science_attacks[a]["label"] for a in attacks + [clean] if a},
+            "paper_table": self._active_tables(self.robust["tables"])[0],
+            "flag_drop": self.robust.get("flag_drop", 0.05),
+            "note": self.science_note(self.dataset_of(models[0]), self.robust.get("n_test"), self.robust_seeds),
+            "config": {
+                "attacks": {a: self.science_attacks[a] for a in attacks},
+                "n_test": self.robust.get("n_test"),
+                "seeds": self.robust_seeds,
+            },
+        }
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
+    def robustness_targets(self) -> list[str]:
+        if not self.robust_models():
+            return []
+        return [f"{self.results}/science/robustness.{ext}" for ext in ("csv", "tex", "html")]
+
+    # ---- science: sanity checks
+
+    def sanity_tables(self) -> list[str]:
+        return self._active_tables(self.sanity.get("tables", []))
+
+    def _table_attacks(self, name: str) -> list[str]:
+        t = self.tables[name]
+        return t["attacks"] if t["kind"] == "whitebox" else [t["attack"]]
+
+    def sanity_models(self) -> list[str]:
+        names = []
+        for t in self.sanity_tables():
+            names += self.tables[t]["models"] + self.tables[t].get("substitutes", [])
+        return list(dict.fromkeys(names))
+
+    def sanity_sweeps(self) -> list[str]:
+        return [
+            f"{self.results}/science/sanity/sweep/{m}/seed{s}/{sw}.json"
+            for m in self.sanity_models()
+            for s in self.sanity_seeds
+            for sw in self.sanity.get("sweeps", {})
+        ]
+
+    def sanity_whitebox(self) -> list[str]:
+        """Evaluation rows the checks compare: the white-box tables' attacks, and the
+        transfer tables' attack run white-box on each target."""
+        out = []
+        for name in self.sanity_tables():
+            out += [
+                self.eval_file(m, s, a)
+                for m in self.tables[name]["models"]
+                for s in self.sanity_seeds
+                for a in self._table_attacks(name)
+            ]
+        return list(dict.fromkeys(out))
+
+    def sanity_transfer(self) -> list[str]:
+        out = []
+        for name in self.sanity_tables():
+            if self.tables[name]["kind"] == "transfer":
+                out += self.table_inputs(name, self.sanity_seeds)
+        return out
+
+    def sanity_spec(self) -> dict:
+        models = self.sanity_models()
+        attacks, transfer = {}, {}
+        for name in self.sanity_tables():
+            for a in self._table_attacks(name):
+                attacks[a] = {k: self.attacks[a][k] for k in ("kind", "eps", "k") if k in self.attacks[a]}
+            if self.tables[name]["kind"] == "transfer":
+                transfer[name] = self.tables[name]["attack"]
+        s = self.sanity
+        spec = {
+            "models": models,
+            "model_labels": {m: f"{self.models[m]['column']}, {self.models[m]['label']}" for m in models},
+            "attacks": attacks,
+            "transfer_attacks": transfer,
+            "sweep_labels": {n: x["label"] for n, x in s["sweeps"].items()},
+            "note": self.science_note(self.dataset_of(models[0]), s.get("n_test"), self.sanity_seeds),
+            "config": {"eps": s["eps"], "sweeps": s["sweeps"], "n_test": s.get("n_test"), "seeds": self.sanity_seeds},
+        }
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
+    def sanity_targets(self) -> list[str]:
+        if not self.sanity_models():
+            return []
+        return [f"{self.results}/science/sanity.{ext}" for ext in ("csv", "html")] + [
+            f"{self.results}/science/figures/eps_sweep.{ext}" for ext in ("pdf", "png")
+        ]
+
+    # ---- science: checked statements
+
+    def statements_spec(self) -> dict:
+        t = self.tables[STATEMENTS_TABLE]
+        keep = ("kind", "eps", "k")
+        return {
+            "attacks": {a: {k: self.attacks[a][k] for k in keep if k in self.attacks[a]} for a in t["attacks"]},
+            "note": self.scale_note(t["dataset"]),
+        }
+
+    def statements_targets(self) -> list[str]:
+        if STATEMENTS_TABLE not in self.tables or not self._active_tables([STATEMENTS_TABLE]):
+            return []
+        return [f"{self.results}/science/statements.{ext}" for ext in ("html", "md", "csv")]
+
+    def science_targets(self) -> list[str]:
+        return self.ablation_targets() + self.robustness_targets() + self.sanity_targets() + self.statements_targets()
