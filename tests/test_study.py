@@ -1,0 +1,96 @@
+"""The study plan (e2sad/study.py), called directly: which jobs exist, their command lines
+and specs, and what a change of one hyperparameter touches."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers_data import smoke_config
+from snakemake.utils import update_config
+
+from e2sad.config import check_config
+from e2sad.study import Study
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def study(cfg: dict) -> Study:
+    warnings = check_config(cfg, SCHEMA, base_dir=REPO)
+    return Study(cfg, warnings, base_dir=str(REPO))
+
+
+def merged(*overlays: str) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for o in overlays:
+        update_config(cfg, yaml.safe_load((REPO / o).read_text()))
+    return cfg
+
+
+def test_smoke_plan():
+    s = study(smoke_config())
+    assert s.active == ["mnist"]
+    t31 = s.tables["table_3_1"]
+    assert len(s.table_inputs("table_3_1")) == len(t31["models"]) * len(t31["attacks"]) * len(s.seeds)
+    assert len(s.trained_models()) == 10  # the 9 models of Table 3.1 and Hamm's
+    assert len(s.transfer_adv("table_3_2", 0)) == 6
+    assert {f for f in s.all_targets() if "/figures/" in f} == {
+        f"results/smoke/figures/figure_3_3{p}.{e}" for p in "ab" for e in ("pdf", "png")
+    }
+
+
+def test_train_args_carry_every_hyperparameter():
+    s = study(smoke_config())
+    args = s.train_args("mnist_e2sad_S")
+    for opt in ("--alpha 0.2", "--lam 0.1", "--eps1 0.3", "--eps2 0.1", "--second-step entropy", "--clip-second range"):
+        assert opt in args
+    assert "--dataset mnist --network cnn_a1 --normalization none" in args
+    assert "--steps 4 --batch-size 32" in args
+    assert s.attack_args("ifgsm_0.3_k30") == "--attack ifgsm --eps 0.3 --k 30"
+
+
+def test_changing_lambda_touches_exactly_what_depends_on_it():
+    cfg = smoke_config()
+    before = study(cfg)
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["models"]["mnist_e2sad_S"]["lam"] = 0.2
+    after = study(cfg2)
+    changed = [m for m in before.models if before.train_args(m) != after.train_args(m)]
+    # the e2SAD model and the ablation's variants of it (they take the base's hyperparameters)
+    assert changed == ["mnist_e2sad_S"] + [m for m in before.models if m.startswith("mnist_e2sad_S__")]
+    assert len(changed) == 4
+    hashes = {t: (before.table_spec(t)["config_hash"], after.table_spec(t)["config_hash"]) for t in before.tables}
+    moved = {t for t, (a, b) in hashes.items() if a != b}
+    assert moved == {"table_3_1", "table_3_2"}  # minimax and Table 3.3 hold no e2SAD model
+
+
+def test_svhn_left_out_without_its_files(tmp_path):
+    cfg = merged()
+    cfg["data"]["svhn"]["src"] = str(tmp_path / "nowhere")
+    s = study(cfg)
+    assert s.active == ["mnist"]
+    assert not any("table_3_3" in t or "svhn" in t for t in s.all_targets())
+
+
+def test_fashion_overlay_is_planned_from_its_declaration():
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    s = study(merged("config/fashion.yaml"))
+    assert s.active == ["fashion"]
+    assert s.data_source("fashion") == "/usr/share/datasets/fashion-mnist"
+    assert "--format idx --channels 1 --size 28 --classes 10" in s.prepare_args("fashion")
+    targets = s.all_targets()
+    assert "results/fashion/tables/fashion_whitebox.csv" in targets
+    assert "results/fashion/figures/fashion_surfaceb.png" in targets
+    assert not any("table_3_1" in t for t in targets)
+    assert "--eps1 0.1 --eps2 0.0333333" in s.train_args("fashion_e2sad_S")
+    assert len(s.trained_models()) == 7
+
+
+def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
+    cfg = smoke_config()
+    cfg["data"]["mnist"]["src"] = [str(tmp_path / "empty"), "../shared/data/mnist"]
+    assert study(cfg).data_source("mnist") == str(REPO / "../shared/data/mnist")
