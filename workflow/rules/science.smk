@@ -30,29 +30,19 @@ rule ablation_table:
 
 
 # ---- 2. stronger evaluation, on the first robustness.n_test test images
-rule robust_evaluate:
-    input:
-        model=model_in,
-        data=data_in,
+use rule evaluate as robust_evaluate with:
     output:
         f"{R}/science/robustness/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
         f"{R}/logs/science/robust_evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
     wildcard_constraints:
         attack=regex(STUDY.science_attacks),
-    conda:
-        "../../envs/e2sad.yaml"
-    threads: COMPUTE["eval_threads"]
     resources:
         mem_mb=4000,
         runtime=240,
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model, STUDY.robust),
-    shell:
-        "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
-        "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
-        "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule robustness_table:
