@@ -65,13 +65,19 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, h
     return torch.clamp(x_adv, lower, upper)
 
 
-@ATTACKS.declare("none", paper="no attack: the clean test images")
+@ATTACKS.declare("none", paper="no attack: the clean test images", passes=lambda p: {})
 def clean(model, x, y, **_):
     """No attack: the clean inputs."""
     return x.detach()
 
 
-@ATTACKS.declare("fgsm", params=(EPS,), paper="Goodfellow et al. 2015; paper eq. 2.1", direction=True)
+@ATTACKS.declare(
+    "fgsm",
+    params=(EPS,),
+    paper="Goodfellow et al. 2015; paper eq. 2.1",
+    direction=True,
+    passes=lambda p: {"F": 1, "B_in": 1},
+)
 def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None) -> torch.Tensor:
     """FGSM (Goodfellow et al. 2015; paper eq. 2.1): x + eps * sign(grad_x J), clipped to [lo, hi].
 
@@ -83,7 +89,13 @@ def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None
     return torch.clamp(x.detach() + eps * g.sign(), lo, hi).detach()
 
 
-@ATTACKS.declare("ifgsm", params=(EPS, K), paper="Kurakin et al. 2017 (BIM); paper eq. 2.2", direction=True)
+@ATTACKS.declare(
+    "ifgsm",
+    params=(EPS, K),
+    paper="Kurakin et al. 2017 (BIM); paper eq. 2.2",
+    direction=True,
+    passes=lambda p: {"F": p["k"], "B_in": p["k"]},
+)
 def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, grad=None):
     """IFGSM / BIM (Kurakin et al. 2017; paper eq. 2.2): k steps of size a = eps/k,
     each followed by clamp_{x,eps} and the [lo, hi] range.  Starts at x (no random start).
@@ -104,7 +116,12 @@ def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, 
     return x_adv.detach()
 
 
-@ATTACKS.declare("pgd", params=(EPS, K, STEP, RESTARTS, ATTACK_SEED), paper="Madry et al. 2018")
+@ATTACKS.declare(
+    "pgd",
+    params=(EPS, K, STEP, RESTARTS, ATTACK_SEED),
+    paper="Madry et al. 2018",
+    passes=lambda p: {"F": (p["k"] + 1) * p.get("restarts", 1), "B_in": p["k"] * p.get("restarts", 1)},
+)
 def pgd(
     model,
     x,
@@ -149,7 +166,15 @@ def pgd(
     return best.detach()
 
 
-@ATTACKS.declare("apgd_ce", params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED), paper="Croce & Hein 2020, APGD-CE")
+@ATTACKS.declare(
+    "apgd_ce",
+    params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED),
+    paper="Croce & Hein 2020, APGD-CE",
+    passes=lambda p: {
+        "F": p.get("steps", 100) * p.get("restarts", 1),
+        "B_in": p.get("steps", 100) * p.get("restarts", 1),
+    },
+)
 def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-CE of AutoAttack (Croce & Hein 2020), via torchattacks.APGD."""
     import torchattacks
@@ -158,7 +183,16 @@ def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, see
     return atk(x, y).detach()
 
 
-@ATTACKS.declare("apgd_t", params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED), paper="Croce & Hein 2020, APGD-T")
+@ATTACKS.declare(
+    "apgd_t",
+    params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED),
+    paper="Croce & Hein 2020, APGD-T",
+    # at most 9 target classes; a point that falls is not attacked again (an upper bound)
+    passes=lambda p: {
+        "F": 9 * p.get("steps", 100) * p.get("restarts", 1),
+        "B_in": 9 * p.get("steps", 100) * p.get("restarts", 1),
+    },
+)
 def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT (9 target classes)."""
     import torchattacks

@@ -56,6 +56,17 @@ NORM = Param(
 )
 SECOND_STEP_VARIANTS = SECOND_STEP.choices
 
+#: time of each pass relative to a forward F on the 2-core CPU of bench/README.md (Table A.1 CNN,
+#: batch 256): B_in input-gradient backward, B_w parameter backward, B_inc B_in with create_graph,
+#: DB_w Hamm's double backward.  Only used to order jobs (costliest first) and estimate times.
+PASS_COST = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34}
+
+
+def step_cost(defense: str, hparams: dict) -> float:
+    """One training step of ``defense`` in units of a forward pass (its declared pass counts)."""
+    passes = DEFENSES.get_decl(defense, "defense").extra["passes"](hparams)
+    return sum(n * PASS_COST[p] for p, n in passes.items())
+
 
 @dataclass
 class Step:
@@ -110,14 +121,19 @@ def _clean_pass(model, x, y, merge: bool = False):
     return logits.detach(), _WithParamGrads.apply(loss.detach(), tuple(pgrads), *params), grad
 
 
-@DEFENSES.declare("natural", paper="natural training, J(theta, x, y)")
+@DEFENSES.declare("natural", paper="natural training, J(theta, x, y)", passes=lambda hp: {"F": 1, "B_w": 1})
 def natural(model, x, y, **_):
     """Natural training: J(theta, x, y)."""
     loss = loss_fn(model(x), y)
     return Step(loss, {"clean": loss.detach()})
 
 
-@DEFENSES.declare("fgsm_at", params=(ALPHA, EPS), paper="Goodfellow et al. 2015; paper eq. 2.6 with FGSM")
+@DEFENSES.declare(
+    "fgsm_at",
+    params=(ALPHA, EPS),
+    paper="Goodfellow et al. 2015; paper eq. 2.6 with FGSM",
+    passes=lambda hp: {"F": 2, "B_in": 1, "B_w": 2},
+)
 def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False, **_):
     """FGSM adversarial training, eq. (2.6): alpha J(x) + (1 - alpha) J(x_fgsm).
 
@@ -131,7 +147,12 @@ def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False,
     return Step(loss, {"clean": loss_clean.detach(), "adv": loss_adv.detach()})
 
 
-@DEFENSES.declare("ifgsm_at", params=(ALPHA, EPS, K), paper="Kurakin et al. 2017; paper eq. 2.6 with IFGSM")
+@DEFENSES.declare(
+    "ifgsm_at",
+    params=(ALPHA, EPS, K),
+    paper="Kurakin et al. 2017; paper eq. 2.6 with IFGSM",
+    passes=lambda hp: {"F": hp["k"] + 1, "B_in": hp["k"], "B_w": 2},
+)
 def ifgsm_at(model, x, y, *, alpha: float, eps: float, k: int, merge_clean: bool = False, **_):
     """IFGSM adversarial training, eq. (2.6) with x_adv from IFGSM (step eps/k, k steps).
     ``merge_clean``: as in :func:`fgsm_at`."""
@@ -182,7 +203,10 @@ def second_step_grad(
 
 
 @DEFENSES.declare(
-    "e2sad", params=(ALPHA, LAM, EPS1, EPS2, SECOND_STEP, CLIP_SECOND, SIGMA), paper="paper eq. 3.3, Algorithm 1"
+    "e2sad",
+    params=(ALPHA, LAM, EPS1, EPS2, SECOND_STEP, CLIP_SECOND, SIGMA),
+    paper="paper eq. 3.3, Algorithm 1",
+    passes=lambda hp: {"F": 3 + (hp.get("second_step") == "random_start"), "B_in": 2, "B_w": 3},
 )
 def e2sad_loss(
     model,
@@ -246,7 +270,12 @@ def e2sad_loss(
     )
 
 
-@DEFENSES.declare("hamm", params=(ALPHA, EPS, NORM), paper="Hamm & Mehra 2017; paper eq. 2.8")
+@DEFENSES.declare(
+    "hamm",
+    params=(ALPHA, EPS, NORM),
+    paper="Hamm & Mehra 2017; paper eq. 2.8",
+    passes=lambda hp: {"F": 2, "B_in": 1, "B_inc": 1, "B_w": 1, "DB_w": 1},
+)
 def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", merge_clean: bool = False, **_):
     """Hamm's minimax defense, eq. (2.8), with the paper's mixture of clean loss:
 

@@ -130,5 +130,26 @@ def build_model(
     return NETWORKS[network](channels=channels, size=size, classes=classes, normalization=normalization)
 
 
+def forward_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    """FLOPs (2 per multiply-add) of the convolutions and linear layers of one forward of one image
+    of ``shape`` (C, H, W) (one zero image through the model); the rest of the forward
+    (ReLU, pooling) is a small fraction and not counted, as in bench/project.py."""
+    total = 0
+
+    def hook(mod, inputs, out):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            total += 2 * out.numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        elif isinstance(mod, nn.Linear):
+            total += 2 * out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape, device=next(model.parameters()).device))
+    for h in handles:
+        h.remove()
+    return total
+
+
 def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -16,12 +16,30 @@ import re
 from .attacks import ATTACKS
 from .config import dataset_folder
 from .data import FORMATS
-from .defenses import DEFENSES
+from .defenses import DEFENSES, PASS_COST, step_cost
 from .provenance import config_hash
 from .science import ablation_models, ablation_variant_models
 
+#: sustained FLOP/s of one job, for the projection printed before a run.  CPU: one thread of the
+#: 2-core AMD EPYC of bench/README.md (a forward of the Table A.1 CNN, batch 256: 7.1 GFLOP in
+#: 156.6 ms = 45 GFLOP/s; measured 2026-11).  GPU: not measured here (no GPU lent yet); 5 TFLOP/s is
+#: a conservative figure for these small CNNs (bench/project.py --time --device cuda measures it).
+RATES = {"cpu": 45e9, "cuda": 5e12}
+#: test-set size assumed when n_test is null and the prepared data is not there yet
+DEFAULT_TEST_SIZE = 10_000
+
 #: the table whose rows the checked statements read (the paper's qualitative claims are about it)
 STATEMENTS_TABLE = "table_3_1"
+
+
+def _duration(seconds: float) -> str:
+    """3 days 4 h, 5 h 20 min, 12 min."""
+    m = round(seconds / 60)
+    if m >= 24 * 60:
+        return f"{m // 1440} days {m % 1440 // 60} h"
+    if m >= 60:
+        return f"{m // 60} h {m % 60} min"
+    return f"{max(m, 1)} min"
 
 
 def _regex(names) -> str:
@@ -132,6 +150,79 @@ class Study:
         if c.get("merge_clean", False) and m["defense"] != "natural":
             args.append("--merge-clean")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
+
+    def train_cost(self, model: str) -> float:
+        """A training job's cost in forward passes of one image: steps x batch x the step's passes
+        (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
+        m = self.models[model]
+        t = self.config["training"][m["dataset"]]
+        return t["steps"] * t["batch_size"] * step_cost(m["defense"], m)
+
+    def forward_flops(self, dataset: str) -> float:
+        """FLOPs of one forward of one image through the dataset's network."""
+        from .models import build_model, forward_flops
+
+        d = self.config["data"][dataset]
+        net = build_model(d["network"], d.get("normalization", "none"), d["channels"], d["size"], d["classes"])
+        return float(forward_flops(net, (d["channels"], d["size"], d["size"])))
+
+    def eval_cost(self, model: str, attack: str, n) -> float:
+        """An evaluation's cost in forward passes of one image: the attack's declared passes + 1 F."""
+        a = self.science_attacks[attack]
+        passes = ATTACKS.get_decl(a["kind"]).extra["passes"](a)
+        per_image = 1 + sum(k * PASS_COST[p] for p, k in passes.items())
+        return (n or DEFAULT_TEST_SIZE) * per_image
+
+    def projected_flops(self) -> dict[str, float]:
+        """FLOPs of the study that ``all`` builds: its trainings and its evaluations (white-box,
+        transfer crafts and targets, loss surfaces); the science checks are not counted."""
+        fwd = {d: self.forward_flops(d) for d in self.active}
+        n = self.config["evaluation"]["n_test"]
+        train = sum(
+            self.train_cost(m.split("/")[-3]) * fwd[self.dataset_of(m.split("/")[-3])] for m in self.trained_models()
+        )
+        evals = 0.0
+        for t in self.tables.values():
+            if t["dataset"] not in self.active:
+                continue
+            if t["kind"] == "whitebox":
+                cells = {(m, a) for m in t["models"] for a in t["attacks"]}
+            else:
+                cells = {(s, t["attack"]) for s in t["substitutes"]}
+                evals += len(t["models"]) * len(t["substitutes"]) * (n or DEFAULT_TEST_SIZE) * fwd[t["dataset"]]
+            evals += sum(self.eval_cost(m, a, n) for m, a in cells) * fwd[t["dataset"]] * len(self.seeds)
+        for f in self.figures.values():
+            if f["dataset"] in self.active:
+                grid = f["points"] ** 2 * f["n"] + sum(self.eval_cost(None, a, f["n"]) for a in f["panels"].values())
+                evals += len(f["models"]) * grid * fwd[f["dataset"]]
+        return {"train": train, "evaluate": evals}
+
+    def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
+        """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
+        ``cores`` jobs at once; a warning line when the paper's scale would run on a CPU."""
+        flops = self.projected_flops()
+        total = sum(flops.values())
+        kind = "cuda" if device.startswith("cuda") else "cpu"
+        parallel = max(1, cores) if kind == "cpu" else 1
+        seconds = total / (RATES[kind] * parallel)
+        where = f"{parallel} CPU core{'s' if parallel > 1 else ''}" if kind == "cpu" else "one GPU"
+        share = 100 * flops["train"] / total if total else 0
+        lines = [
+            f"plan: {total / 1e12:,.1f} TFLOP ({share:.0f} % training), projected {_duration(seconds)} on {where} "
+            f"at {RATES[kind] / 1e9:,.0f} GFLOP/s per job ({self.config['scale']} scale)"
+        ]
+        if kind == "cpu" and self.config["scale"] == "paper":
+            lines.append(
+                f"warning: the paper's scale on a CPU takes about {_duration(seconds)} here; for a laptop run: "
+                "snakemake --cores 2 all --configfile config/reduced.yaml"
+            )
+        return seconds, lines
+
+    def train_priority(self, model: str) -> int:
+        """Snakemake priority of a training job: the costliest start first, so that no core
+        idles at the end of a study while one long training runs alone."""
+        costs = sorted({self.train_cost(m) for m in self.models})
+        return 1 + costs.index(self.train_cost(model))
 
     def attack_args(self, attack: str) -> str:
         """An attack (of ``attacks`` or ``robustness.attacks``) as explicit options."""

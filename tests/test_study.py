@@ -94,3 +94,23 @@ def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
     cfg = smoke_config()
     cfg["data"]["mnist"]["src"] = [str(tmp_path / "empty"), "../shared/data/mnist"]
     assert study(cfg).data_source("mnist") == str(REPO / "../shared/data/mnist")
+
+
+def test_projection_warns_before_a_paper_run_on_the_cpu():
+    paper = study(merged())
+    seconds, lines = paper.projection("cpu", 2)
+    assert seconds > 2 * 86400 and lines[1].startswith("warning: the paper's scale on a CPU")
+    assert "config/reduced.yaml" in lines[1]
+    assert len(paper.projection("cuda", 1)[1]) == 1  # on a GPU: the figure, no warning
+    reduced = study(merged("config/reduced.yaml"))
+    seconds, lines = reduced.projection("cpu", 2)
+    assert 5 * 60 < seconds < 60 * 60 and len(lines) == 1 and "reduced scale" in lines[0]
+    # the FLOPs of the Table A.1 CNN's forward: 2 x (28x28x32x25 + 14x14x64x800 + 3136x1024 + 1024x10)
+    assert paper.forward_flops("mnist") == 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 800 + 3136 * 1024 + 1024 * 10)
+
+
+def test_costliest_trainings_start_first():
+    s = study(merged("config/reduced.yaml"))
+    order = sorted(s.models, key=s.train_priority, reverse=True)
+    assert set(order[:2]) == {"mnist_ifgsm03_H", "mnist_ifgsm03_S"}
+    assert s.train_priority("mnist_natural_H") < s.train_priority("mnist_e2sad_S")

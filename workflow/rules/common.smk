@@ -34,6 +34,16 @@ for _w in CONFIG_WARNINGS:
 validate(config, "../schemas/config.schema.yaml")
 
 STUDY = Study(config, CONFIG_WARNINGS, base_dir=workflow.basedir)
+if workflow.is_main_process:
+    # before any job runs: the study's size and its projected time on the device it will use
+    _device = config["compute"]["device"]
+    if _device == "auto":
+        import torch
+
+        _device = "cuda" if torch.cuda.is_available() else "cpu"
+    for _line in STUDY.projection(_device, workflow._cores or 1)[1]:
+        print(f"e2sad: {_line}", file=sys.stderr)
+
 R = STUDY.results
 COMPUTE = STUDY.compute
 SANITY = STUDY.sanity

@@ -12,6 +12,7 @@ rule train:
         log_csv=f"{R}/models/{{model}}/seed{{seed}}/train_log.csv",
     log:
         f"{R}/logs/train/{{model}}/seed{{seed}}.log",
+    priority: lambda w: STUDY.train_priority(w.model)
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["train_threads"]
