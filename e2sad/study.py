@@ -263,6 +263,9 @@ class Study:
         )
         if self.config["scale"] == "smoke":
             note = f"SMOKE OUTPUT, NOT A RESULT: {note}"
+        elif self.config["scale"] != "paper":
+            seen = t["steps"] * t["batch_size"]
+            note += f" ({seen:,} training images seen); the paper's numbers are not expected at this budget"
         return note
 
     def science_note(self, dataset: str, n, seeds=None) -> str:

@@ -56,17 +56,18 @@ def tidy_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
             out.append(
                 {
                     "table": spec["name"],
+                    "scale": spec.get("config", {}).get("scale", ""),
                     "row": row,
                     "row_label": spec["row_labels"].get(row, row),
                     "model": model,
                     "column": info["column"],
                     "label": info["label"],
-                    "accuracy": mean,
-                    "std": float(acc.std(ddof=1)) if len(acc) > 1 else float("nan"),
+                    "accuracy": round(mean, 6),
+                    "std": round(float(acc.std(ddof=1)), 6) if len(acc) > 1 else float("nan"),
                     "seeds": int(sel["seed"].nunique()) if "seed" in sel else 1,
                     "n": int(sel["n"].iloc[0]),
                     "paper": p,
-                    "diff": (mean - p) if p is not None else None,
+                    "diff": round(mean - p, 4) if p is not None else None,
                 }
             )
     return pd.DataFrame(out)
@@ -94,7 +95,10 @@ def wide_table(tidy: pd.DataFrame) -> pd.DataFrame:
 def render(tidy: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) -> None:
     """Write a paper table: the tidy frame as CSV, the paper's layout (:func:`wide_table`) as LaTeX and HTML."""
     caption = with_note(spec.get("title", spec["name"]), spec.get("note", ""))
-    caption += " Cells: reproduced (paper, difference)."
+    if tidy["paper"].notna().any():
+        caption += " Cells: reproduced (paper, difference)."
+    else:
+        caption += " Cells: reproduced accuracy; the paper gives no numbers for this table."
     write_table(
         tidy, wide_table(tidy), caption=caption, label=spec["name"], csv=out_csv, tex=out_tex, html_path=out_html
     )
