@@ -86,7 +86,14 @@ class Param:
             return value
         if not text and (isinstance(value, (bool, str)) or not isinstance(value, (int, float))):
             expected = "integer" if self.type is int else "number"
-            raise ConfigError(f"{where}: {value!r} has type {type(value).__name__}, expected {expected}")
+            hint = ""
+            if isinstance(value, str):
+                try:
+                    _number(value)
+                    hint = " (snakemake --config passes nested values as strings: set it in an overlay file)"
+                except (ValueError, ZeroDivisionError):
+                    pass
+            raise ConfigError(f"{where}: {value!r} has type {type(value).__name__}, expected {expected}{hint}")
         try:
             v = _number(value) if isinstance(value, str) else value
             if self.type is int:

@@ -73,6 +73,26 @@ CASES = [
     ("alpha_above_1", _set("models/mnist_fgsm03_H/alpha", 1.2), ["models.mnist_fgsm03_H.alpha", "1.2", "[0, 1]"]),
     ("lambda_negative", _set("models/mnist_e2sad_S/lam", -0.1), ["models.mnist_e2sad_S.lam", "-0.1", "[0, 1]"]),
     (
+        "lambda_as_string_from_snakemake_config",
+        _set("models/mnist_e2sad_S/lam", "0.2"),
+        ["models.mnist_e2sad_S.lam", "'0.2'", "expected number", "overlay file"],
+    ),
+    (
+        "dataset_not_declared",
+        _set("models/mnist_natural_H/dataset", "cifar10"),
+        ["models.mnist_natural_H.dataset", "'cifar10'", "not declared under data", "mnist, svhn"],
+    ),
+    (
+        "unknown_data_format",
+        _set("data/mnist/format", "hdf5"),
+        ["data.mnist.format", "'hdf5'", "idx, svhn_mat, npz"],
+    ),
+    (
+        "unknown_network",
+        _set("data/mnist/network", "resnet18"),
+        ["data.mnist.network", "'resnet18'", "cnn_a1, cnn_a2"],
+    ),
+    (
         "smoothing_too_low",
         _set("models/mnist_natural_S/smoothing", 0.05),
         ["models.mnist_natural_S.smoothing", "0.05", "null or a number in (0.1, 1]"],

@@ -114,3 +114,33 @@ def test_costliest_trainings_start_first():
     order = sorted(s.models, key=s.train_priority, reverse=True)
     assert set(order[:2]) == {"mnist_ifgsm03_H", "mnist_ifgsm03_S"}
     assert s.train_priority("mnist_natural_H") < s.train_priority("mnist_e2sad_S")
+
+
+def test_variant_overlay_goes_to_its_own_folder_and_compares(tmp_path):
+    """The README's way to change one hyperparameter: an overlay with its own results folder
+    plans the whole study there (the baseline folder is not touched), and compare_results puts
+    the two folders side by side, naming the value that differs."""
+    import json
+    import subprocess
+    import sys
+
+    cfg = smoke_config()
+    variant = copy.deepcopy(cfg)
+    update_config(variant, {"results": str(tmp_path / "variant"), "models": {"mnist_e2sad_S": {"lam": 0.2}}})
+    s = study(variant)
+    assert all(t.startswith(str(tmp_path / "variant")) for t in s.all_targets())
+    assert "--lam 0.2" in s.train_args("mnist_e2sad_S") and "--alpha 0.2" in s.train_args("mnist_e2sad_S")
+    for folder, lam, acc in (("base", 0.1, 0.5), ("variant", 0.2, 0.75)):
+        ev = tmp_path / folder / "eval" / "mnist_e2sad_S" / "seed0"
+        ev.mkdir(parents=True)
+        (ev / "fgsm_0.3.json").write_text(json.dumps({"accuracy": acc}))
+        md = tmp_path / folder / "models" / "mnist_e2sad_S" / "seed0"
+        md.mkdir(parents=True)
+        (md / "model.pt.meta.json").write_text(json.dumps({"values": {"hparams": {"lam": lam}}}))
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "compare_results.py"), str(tmp_path / "base"), str(tmp_path / "variant")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "hparams.lam: 0.1 -> 0.2" in out and "+0.250" in out
