@@ -142,8 +142,15 @@ def _torchvision_idx(directory: Path, name: str) -> Path:
     cls = getattr(tvd, name, None)
     if cls is None:
         raise DataError(f"torchvision has no dataset {name!r} to download IDX files from (e.g. MNIST, FashionMNIST)")
-    for train in (True, False):
-        cls(str(directory), train=train, download=True)
+    try:
+        for train in (True, False):
+            cls(str(directory), train=train, download=True)
+    except Exception as exc:  # network or mirror failure, in one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{directory}: downloading {name} failed ({reason[:200]}); put the four IDX .gz files there "
+            "(or in another folder of src) and run again"
+        ) from None
     return directory / name / "raw"
 
 
@@ -160,7 +167,11 @@ def load_svhn_mat(directory: str | Path, download: bool = False, torchvision: st
         if not path.is_file() and download:
             from torchvision.datasets import SVHN
 
-            SVHN(str(directory), split=split, download=True)
+            try:
+                SVHN(str(directory), split=split, download=True)
+            except Exception as exc:  # network or mirror failure, in one line
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DataError(f"{path}: downloading SVHN failed ({reason[:200]}); put {fname} there") from None
         if not path.is_file():
             raise DataError(
                 f"{path}: SVHN file missing (download {fname} from "

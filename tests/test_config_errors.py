@@ -134,7 +134,7 @@ CASES = [
     ),
     (
         "missing_data_dir",
-        _set("data/mnist/src", "no/such/mnist_dir"),
+        _both(_set("data/mnist/src", "no/such/mnist_dir"), _set("data/mnist/download", False)),
         ["data.mnist.src", "'no/such/mnist_dir'", "not found", "download: true"],
     ),
     ("negative_steps", _set("training/mnist/steps", -5), ["training.mnist.steps", "-5", "[1, inf)"]),
@@ -282,7 +282,7 @@ SNAKEMAKE_CASES = [
         id="duplicate_model_name",
     ),
     pytest.param(
-        "data:\n  mnist: {src: no/such/mnist_dir}\n",
+        "data:\n  mnist: {src: no/such/mnist_dir, download: false}\n",
         ["config: data.mnist.src: folder 'no/such/mnist_dir' not found", "download: true"],
         id="missing_data_dir",
     ),

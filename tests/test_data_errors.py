@@ -242,3 +242,23 @@ def test_valid_small_svhn_loads(tmp_path):
     p = load_prepared(out)
     assert p["dataset"] == "svhn" and tuple(p["x_test"].shape) == (10, 3, 32, 32)
     assert float(p["x_test"].max()) <= 1.0
+
+
+@pytest.mark.slow
+def test_download_that_fails_is_one_line(tmp_path):
+    """With download set and no files (here: no network), prepare-data stops with one line."""
+    src = tmp_path / "empty"
+    src.mkdir()
+    out = tmp_path / "mnist.pt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "e2sad", "prepare-data", "--dataset", "mnist", *DECLARED["mnist"], "--src", str(src)]
+        + ["--download", "--torchvision", "MNIST", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    if proc.returncode == 0:
+        pytest.skip("this machine reached a MNIST mirror: nothing to check offline")
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("e2sad: error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "downloading MNIST failed" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
