@@ -203,7 +203,8 @@ def _train_opts(p):
     p.add_argument("--steps", type=_positive_int, required=True, help="training iterations")
     p.add_argument("--batch-size", type=_positive_int, required=True)
     p.add_argument("--optimizer", default="adam", help="adam or sgd")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (the peak of a cyclic schedule)")
+    p.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, cyclic, piecewise")
     p.add_argument("--precision", default="fp32", help="fp32, bf16, tf32")
     p.add_argument(
         "--merge-clean",
@@ -239,6 +240,7 @@ def cmd_train(a):
         batch_size=a.batch_size,
         optimizer=a.optimizer,
         lr=a.lr,
+        schedule=a.schedule,
         smoothing=a.smoothing,
         seed=a.seed,
         device=a.device,

@@ -269,6 +269,13 @@ def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
             )
     for name, a in attacks.items():
         check_attack(f"attacks.{name}", a)
+    from .train import SCHEDULES
+
+    for ds, t in config.get("training", {}).items():
+        if t.get("schedule", "constant") not in SCHEDULES:
+            raise ConfigError(
+                f"config: training.{ds}.schedule: {t['schedule']!r} is not allowed; allowed: {', '.join(SCHEDULES)}"
+            )
 
     def _model(where, mname, dataset):
         if mname not in models:

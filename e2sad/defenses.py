@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .attacks import EPS, K, fgsm, ifgsm, loss_fn, project
+from .attacks import EPS, STEP, K, eps_box, fgsm, ifgsm, input_grad, loss_fn, project
 from .declare import Param, Registry
 from .errors import ConfigError
 
@@ -207,6 +207,7 @@ def second_step_grad(
     params=(ALPHA, LAM, EPS1, EPS2, SECOND_STEP, CLIP_SECOND, SIGMA),
     paper="paper eq. 3.3, Algorithm 1",
     passes=lambda hp: {"F": 3 + (hp.get("second_step") == "random_start"), "B_in": 2, "B_w": 3},
+    random=lambda hp: hp.get("second_step") == "random_start",
 )
 def e2sad_loss(
     model,
@@ -297,6 +298,107 @@ def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", mer
     penalty = 0.5 * eps * g_adv.flatten(1).norm(p=p, dim=1).mean()
     loss = alpha * loss_clean + (1 - alpha) * (loss_adv + penalty)
     return Step(loss, {"clean": loss_clean.detach(), "adv": loss_adv.detach(), "penalty": penalty.detach()})
+
+
+# --------------------------------------------------------------------------- #
+# Fast adversarial training that followed e2SAD (the frontier issue)
+# --------------------------------------------------------------------------- #
+
+FGSM_RS_ALPHA = Param(
+    "alpha",
+    float,
+    "FGSM-RS: step size of the FGSM step from the random start (Wong et al. 2020: 1.25 eps; MNIST: 0.375)",
+    lo=0,
+    open_lo=True,
+)
+BETA = Param("beta", float, "TRADES: weight of the KL term (Zhang et al. 2019; MNIST: 1.0)", lo=0)
+
+
+def _uniform_start(x, eps: float, generator=None):
+    """delta ~ U[-eps, eps]^d, one per pixel (the random start of FGSM-RS and PGD)."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (2 * noise - 1) * eps
+
+
+def fgsm_rs_point(model, x, y, *, eps: float, alpha: float, generator=None):
+    """FGSM-RS's adversarial point (Wong, Rice, Kolter 2020, Algorithm 3): delta ~ U[-eps, eps],
+    delta += alpha sign(grad_delta J(x + delta)), projected to the eps-ball and to [0, 1].
+    Returns (x_adv, the start delta)."""
+    delta0 = _uniform_start(x, eps, generator)
+    box = eps_box(x, eps)
+    start = torch.clamp(x + delta0, *box)
+    g = input_grad(model, start, y)
+    return torch.clamp(start + alpha * g.sign(), *box).detach(), delta0
+
+
+@DEFENSES.declare(
+    "fgsm_rs",
+    params=(EPS, FGSM_RS_ALPHA),
+    paper="Wong, Rice, Kolter 2020, 'Fast is better than free' (FGSM from a random start)",
+    passes=lambda hp: {"F": 2, "B_in": 1, "B_w": 1},
+    random=lambda hp: True,
+)
+def fgsm_rs(model, x, y, *, eps: float, alpha: float, generator=None, **_):
+    """FGSM-RS: J(theta, x_adv, y) only, x_adv from :func:`fgsm_rs_point`."""
+    x_adv, _ = fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, generator=generator)
+    loss = loss_fn(model(x_adv), y)
+    return Step(loss, {"adv": loss.detach()})
+
+
+def pgd_point(model, x, y, *, eps: float, k: int, step: float | None = None, generator=None):
+    """PGD's adversarial point for training (Madry et al. 2018): a uniform random start in the
+    eps-ball, then k signed-gradient steps of size ``step`` (default 2.5 eps / k), each projected
+    to the eps-ball and [0, 1]; one restart, no selection."""
+    step = 2.5 * eps / k if step is None else step
+    box = eps_box(x, eps)
+    x_adv = torch.clamp(x + _uniform_start(x, eps, generator), *box)
+    for _ in range(k):
+        x_adv = torch.clamp(x_adv + step * input_grad(model, x_adv, y).sign(), *box)
+    return x_adv.detach()
+
+
+@DEFENSES.declare(
+    "pgd_at",
+    params=(EPS, K, STEP),
+    paper="Madry et al. 2018, PGD adversarial training (MNIST: 40 steps of 0.01, eps 0.3)",
+    passes=lambda hp: {"F": hp["k"] + 1, "B_in": hp["k"], "B_w": 1},
+    random=lambda hp: True,
+)
+def pgd_at(model, x, y, *, eps: float, k: int, step: float | None = None, generator=None, **_):
+    """PGD-AT: J(theta, x_adv, y) only, x_adv from :func:`pgd_point`."""
+    loss = loss_fn(model(pgd_point(model, x, y, eps=eps, k=k, step=step, generator=generator)), y)
+    return Step(loss, {"adv": loss.detach()})
+
+
+def trades_kl(logits_clean, logits_adv) -> torch.Tensor:
+    """KL(f(x) || f(x')), summed over classes, averaged over the batch (TRADES' robust term)."""
+    return F.kl_div(F.log_softmax(logits_adv, 1), F.softmax(logits_clean, 1), reduction="batchmean")
+
+
+@DEFENSES.declare(
+    "trades",
+    params=(BETA, EPS, K, STEP),
+    paper="Zhang et al. 2019, TRADES: CE(f(x), y) + beta KL(f(x) || f(x')) (MNIST: beta 1, 40 steps of 0.01)",
+    passes=lambda hp: {"F": hp["k"] + 2, "B_in": hp["k"], "B_w": 2},
+    random=lambda hp: True,
+)
+def trades(model, x, y, *, beta: float, eps: float, k: int, step: float | None = None, generator=None, **_):
+    """TRADES: CE(f(x), y) + beta KL(f(x) || f(x')), x' from k signed-gradient steps on the KL
+    (target f(x) fixed) from x + 0.001 N(0, 1), projected to the eps-ball and [0, 1].  The clean
+    forward is kept: it gives the CE, the attack's target and the KL's first argument."""
+    step = 2.5 * eps / k if step is None else step
+    logits = model(x)
+    target = logits.detach()
+    box = eps_box(x, eps)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_adv = torch.clamp(x + 0.001 * noise, *box)
+    for _ in range(k):
+        x_adv = x_adv.detach().requires_grad_(True)
+        g = torch.autograd.grad(trades_kl(target, model(x_adv)), x_adv)[0]
+        x_adv = torch.clamp(x_adv + step * g.sign(), *box)
+    loss_clean = loss_fn(logits, y)
+    kl = trades_kl(logits, model(x_adv.detach()))
+    return Step(loss_clean + beta * kl, {"clean": loss_clean.detach(), "kl": kl.detach()})
 
 
 def get_defense(name: str):

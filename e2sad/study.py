@@ -147,6 +147,8 @@ class Study:
             f"--precision {c['precision']}",
             f"--device {c['device']}",
         ]
+        if t.get("schedule", "constant") != "constant":
+            args.append(f"--schedule {t['schedule']}")
         if c.get("merge_clean", False) and m["defense"] != "natural":
             args.append("--merge-clean")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))

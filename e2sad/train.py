@@ -30,6 +30,29 @@ from .provenance import atomic_path, config_hash
 from .serialization import safe_load
 
 PRECISIONS = ("fp32", "bf16", "tf32")
+#: learning-rate schedules over the run (``training.<dataset>.schedule``); see :func:`lr_at`
+SCHEDULES = ("constant", "cyclic", "piecewise")
+
+
+def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float:
+    """The learning rate of step ``step`` (0-based) of ``steps``.
+
+    - ``constant``: ``lr`` throughout (the paper: "AdamOptimizer with learning rate 0.001").
+    - ``cyclic``: linear from 0 up to ``lr`` at 2/5 of training, then linearly down to 0 (Wong,
+      Rice, Kolter 2020, FGSM-RS's one-cycle schedule; their MNIST peak is 5e-3).
+    - ``piecewise``: ``lr``, divided by 10 at 1/2 and again at 3/4 of training (Madry et al. /
+      Rice et al. 2020).
+    """
+    if schedule == "constant":
+        return lr
+    t = step / max(steps, 1)
+    if schedule == "cyclic":
+        return lr * (t / 0.4 if t <= 0.4 else max(0.0, (1 - t) / 0.6))
+    if schedule == "piecewise":
+        return lr * (1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01)
+    raise ConfigError(f"schedule {schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
+
+
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -82,6 +105,7 @@ def train(
     batch_size: int,
     optimizer: str = "adam",
     lr: float = 1e-3,
+    schedule: str = "constant",
     smoothing: float | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -139,6 +163,9 @@ def train(
     if merge_clean and defense != "natural":
         run_values["merge_clean"] = True  # float rounding differs: do not resume across this switch
         step_kw["merge_clean"] = True
+    if schedule != "constant":  # a constant rate keeps the run hash (and checkpoints) of earlier versions
+        lr_at(0, steps, lr, schedule)
+        run_values["schedule"] = schedule
     run_hash = config_hash(run_values)
 
     torch.manual_seed(seed)
@@ -181,8 +208,11 @@ def train(
         idx = perm[b * batch_size : (b + 1) * batch_size]
         x, y = x_all[idx], smooth_labels(y_all[idx], smoothing)
         step_gen = None
-        if hparams.get("second_step") == "random_start":
+        if decl.extra.get("random", lambda hp: False)(hparams):
             step_gen = torch.Generator(device=dev).manual_seed(seed * 1_000_003 + 7919 * step + 1)
+        if schedule != "constant":
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, steps, lr, schedule)
         with ctx:
             out = loss_fn(model, x, y, generator=step_gen, **hparams, **step_kw)
         opt.zero_grad(set_to_none=True)

@@ -99,8 +99,8 @@ CASES = [
     ),
     (
         "unknown_defense",
-        _set("models/mnist_natural_H/defense", "pgd_at"),
-        ["models.mnist_natural_H.defense", "'pgd_at'", "natural, fgsm_at, ifgsm_at, e2sad, hamm"],
+        _set("models/mnist_natural_H/defense", "free_at"),
+        ["models.mnist_natural_H.defense", "'free_at'", "natural, fgsm_at, ifgsm_at, e2sad, hamm"],
     ),
     (
         "unknown_attack_kind",
