@@ -53,22 +53,29 @@ E2 = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, clip_second="range")
 HAMM = dict(alpha=0.5, eps=0.3, norm="l1")
 
 
+def floor(name: str, hp: dict) -> dict:
+    """The defense's declared pass counts (e2sad.defenses): its floor."""
+    return dict(D.DEFENSES[name].extra["passes"](hp))
+
+
 def configs(ks: list[int], merge: bool) -> list[tuple[str, object, dict, dict]]:
     """(label, defense function, hyperparameters, floor as pass counts)."""
+    fgsm_hp = dict(alpha=0.5, eps=0.3)
     out = [
-        ("natural", D.natural, {}, {"F": 1, "B_w": 1}),
-        ("fgsm_at", D.fgsm_at, dict(alpha=0.5, eps=0.3), {"F": 2, "B_in": 1, "B_w": 2}),
+        ("natural", D.natural, {}, floor("natural", {})),
+        ("fgsm_at", D.fgsm_at, fgsm_hp, floor("fgsm_at", fgsm_hp)),
     ]
     if merge:
         hp = dict(alpha=0.5, eps=0.3, merge_clean=True)
         out.append(("fgsm_at merged", D.fgsm_at, hp, {"F": 2, "B_xw": 1, "B_w": 1}))
     for k in ks:
-        out.append((f"ifgsm_at k={k}", D.ifgsm_at, dict(alpha=0.5, eps=0.3, k=k), {"F": k + 1, "B_in": k, "B_w": 2}))
+        hp = dict(alpha=0.5, eps=0.3, k=k)
+        out.append((f"ifgsm_at k={k}", D.ifgsm_at, hp, floor("ifgsm_at", hp)))
     for v in D.SECOND_STEP_VARIANTS:
         # random_start: its second-step gradient is a new F + B_in at x_adv + noise, instead of the
         # B_in through the kept adversarial forward: +1 F in all (not +F +B_in)
-        extra = 1 if v == "random_start" else 0
-        out.append((f"e2sad {v}", D.e2sad_loss, dict(E2, second_step=v), {"F": 3 + extra, "B_in": 2, "B_w": 3}))
+        hp = dict(E2, second_step=v)
+        out.append((f"e2sad {v}", D.e2sad_loss, hp, floor("e2sad", hp)))
     if merge:
         out.append(
             (
@@ -78,7 +85,15 @@ def configs(ks: list[int], merge: bool) -> list[tuple[str, object, dict, dict]]:
                 {"F": 3, "B_xw": 1, "B_in": 1, "B_w": 2},
             )
         )
-    out.append(("hamm l1", D.hamm_minimax, HAMM, {"F": 2, "B_in": 1, "B_inc": 1, "B_w": 1, "DB_w": 1}))
+    out.append(("hamm l1", D.hamm_minimax, HAMM, floor("hamm", HAMM)))
+    # the fast adversarial training that followed e2SAD (MNIST recipes of their papers)
+    rs = dict(eps=0.3, alpha=0.375)
+    out.append(("fgsm_rs", D.fgsm_rs, rs, floor("fgsm_rs", rs)))
+    for k in ks:
+        pgd = dict(eps=0.3, k=k, step=0.01)
+        out.append((f"pgd_at k={k}", D.pgd_at, pgd, floor("pgd_at", pgd)))
+        tr = dict(beta=1.0, eps=0.3, k=k, step=0.01)
+        out.append((f"trades k={k}", D.trades, tr, floor("trades", tr)))
     for c in out:
         c[3]["opt"] = 1
     return out
