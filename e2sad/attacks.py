@@ -201,6 +201,35 @@ def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed
     return atk(x, y).detach()
 
 
+AA_VERSION = Param(
+    "version",
+    str,
+    "AutoAttack version: standard = APGD-CE, APGD-T, FAB-T, Square (Croce & Hein 2020)",
+    "standard",
+    choices=("standard", "plus", "rand"),
+)
+
+
+@ATTACKS.declare(
+    "autoattack",
+    params=(EPS, AA_VERSION, ATTACK_SEED),
+    paper="Croce & Hein 2020, AutoAttack (torchattacks.AutoAttack)",
+    # an upper bound: APGD-CE 100 steps, APGD-T and FAB-T 9 targets x 100 steps, Square 5,000
+    # queries; each attack runs only on the points still classified correctly
+    passes=lambda p: {"F": 100 + 900 + 1800 + 5000, "B_in": 100 + 900 + 900},
+)
+def autoattack(model, x, y, *, eps: float, version: str = "standard", seed: int = 0, **_):
+    """AutoAttack (Croce & Hein 2020) via torchattacks.AutoAttack: the attacks of ``version``
+    one after the other, each on the points the earlier ones left correct, so the result is the
+    per-example worst case over all of them."""
+    import torchattacks
+
+    with torch.no_grad():
+        n_classes = int(model(x[:1]).shape[1])
+    atk = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=n_classes, seed=seed)
+    return atk(x, y).detach()
+
+
 def get_attack(name: str):
     """(function, names of its hyperparameters) of the attack declared as ``name``."""
     decl = ATTACKS.get_decl(name, "attack")

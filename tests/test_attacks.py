@@ -54,3 +54,25 @@ def test_iterative_is_stronger_than_single_step(natural_model, batch):
     assert clean > 0.9
     assert a_ifgsm <= a_fgsm
     assert a_pgd <= a_fgsm
+
+
+def test_autoattack_is_the_worst_case_within_the_ball(mnist):
+    """torchattacks' standard AutoAttack, declared as an attack kind: its points stay in the
+    eps-ball and [0, 1], and no point it leaves correct is one that APGD-CE alone breaks."""
+    import torch
+
+    from e2sad.attacks import ATTACKS, apgd_ce, autoattack
+    from e2sad.evaluate import accuracy
+    from e2sad.models import MnistCNN
+
+    torch.manual_seed(0)
+    model = MnistCNN().eval()
+    x, y = mnist["x_test"][:8], mnist["y_test"][:8]
+    x_aa = autoattack(model, x, y, eps=0.1)
+    assert float((x_aa - x).abs().max()) <= 0.1 + 1e-6 and 0 <= float(x_aa.min()) and float(x_aa.max()) <= 1
+    with torch.no_grad():
+        aa_ok = model(x_aa).argmax(1) == y
+        ce_ok = model(apgd_ce(model, x, y, eps=0.1)).argmax(1) == y
+    assert not bool((aa_ok & ~ce_ok).any())
+    assert accuracy(model, x_aa, y) <= accuracy(model, x, y)
+    assert "Croce" in ATTACKS["autoattack"].paper
