@@ -214,6 +214,7 @@ def _train_opts(p):
     p.add_argument("--ckpt", default=None, help="checkpoint path (kept outside the outputs)")
     p.add_argument("--ckpt-every", type=_positive_int, default=500)
     p.add_argument("--progress-every", type=int, default=50)
+    p.add_argument("--log-every", type=_positive_int, default=50, help="move the loss terms to the host every N steps")
     p.add_argument("--log-csv", default=None, help="per-step log output")
     p.add_argument("--stop-after", type=_positive_int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="model state_dict output (.pt)")
@@ -254,6 +255,7 @@ def cmd_train(a):
         name=a.name,
         stop_after=a.stop_after,
         merge_clean=a.merge_clean,
+        log_every=a.log_every,
     )
     if summary["steps_done"] < a.steps:
         print(f"[{a.name}] stopped after step {summary['steps_done']}; checkpoint kept at {a.ckpt}", file=sys.stderr)

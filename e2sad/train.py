@@ -119,6 +119,7 @@ def train(
     name: str = "model",
     stop_after: int | None = None,
     merge_clean: bool = False,
+    log_every: int = 50,
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model; returns it and a summary (step times, final loss terms).
 
@@ -130,7 +131,12 @@ def train(
     ``merge_clean=True`` to the adversarial defenses: the clean term's parameter
     gradients come from the backward that gives the first attack step's input
     gradient (one pass fewer; the same training up to float rounding, see
-    ``e2sad.defenses._clean_pass`` and ``bench/README.md``).
+    ``e2sad.defenses._clean_pass`` and ``bench/README.md``).  ``log_every``: the
+    loss terms of each step stay on the device and are moved to Python (one
+    transfer for all of them) and checked for non-finite values every this many
+    steps, at progress lines and before checkpoints; on a GPU the host then
+    queues work ahead instead of waiting for every step.  The log keeps one row
+    per step either way.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps={steps} and batch_size={batch_size} must both be >= 1")
@@ -195,9 +201,9 @@ def train(
     perm = None
     perm_epoch = -1
     t_begin = time.time()
-    t_last = t_begin
     done_here = 0
     step_times: list[float] = []
+    pending: list[tuple] = []
     for step in range(start, steps):
         t0 = time.perf_counter()
         epoch, b = divmod(step, per_epoch)
@@ -220,37 +226,30 @@ def train(
         opt.step()
         dt = time.perf_counter() - t0
         step_times.append(dt)
-        row = {
-            "step": step + 1,
-            "epoch": epoch,
-            "loss": float(out.loss.detach()),
-            **{k: float(v) for k, v in out.terms.items()},
-            "step_s": round(dt, 6),
-            "images_per_s": round(batch_size / dt, 1),
-        }
-        if not all(math.isfinite(v) for k, v in row.items() if k not in ("step", "epoch")):
-            raise ConfigError(f"[{name}] loss became non-finite at step {step + 1}: {row}; lower lr?")
-        log_rows.append(row)
+        # the loss terms stay on the device; they reach Python every log_every steps (one transfer)
+        pending.append((step, epoch, dt, out.loss.detach(), out.terms))
         done_here += 1
         last = step + 1 == steps
-        if progress_every and ((step + 1) % progress_every == 0 or last):
+        show = progress_every and ((step + 1) % progress_every == 0 or last)
+        saving = bool(ckpt_path) and (((step + 1) % ckpt_every == 0) or stop_after is not None) and not last
+        if len(pending) >= log_every or last or show or saving:
+            _flush_log(pending, log_rows, batch_size, name)
+        if show:
             now = time.time()
             rate = (step + 1 - start) / max(now - t_begin, 1e-9)
             eta = (steps - step - 1) / max(rate, 1e-9)
             print(
                 f"[{name}] step {step + 1}/{steps} ({100 * (step + 1) / steps:.1f}%) "
-                f"loss {row['loss']:.4f} | {batch_size * rate:.0f} img/s | "
+                f"loss {log_rows[-1]['loss']:.4f} | {batch_size * rate:.0f} img/s | "
                 f"elapsed {_fmt_time(now - t_begin)} ETA {_fmt_time(eta)}",
                 file=sys.stderr,
                 flush=True,
             )
-            t_last = now
         if ckpt_path and ((step + 1) % ckpt_every == 0) and not last:
             _write_checkpoint(ckpt_path, log_tmp, model, opt, step + 1, run_hash, log_rows)
         if stop_after is not None and done_here >= stop_after and not last:
             _write_checkpoint(ckpt_path, log_tmp, model, opt, step + 1, run_hash, log_rows)
             break
-    del t_last
     model.eval()
     times = sorted(step_times[1:] or step_times)
     g2 = [float(r["g2_over_g1"]) for r in log_rows if "g2_over_g1" in r]
@@ -271,6 +270,25 @@ def train(
         summary["second_step_g2_over_g1_mean"] = sum(g2) / len(g2)
     summary["final_terms"] = {k: v for k, v in log_rows[-1].items() if k not in ("step", "epoch")} if log_rows else {}
     return model, summary
+
+
+def _flush_log(pending: list, log_rows: list, batch_size: int, name: str) -> None:
+    """Move the pending steps' loss terms to Python in one transfer, check them, append the rows."""
+    if not pending:
+        return
+    names = list(pending[0][4])
+    values = torch.stack([torch.stack([loss.float(), *(t[k].float() for k in names)]) for *_, loss, t in pending])
+    for (step, epoch, dt, _, _), vals in zip(pending, values.tolist()):
+        row = {"step": step + 1, "epoch": epoch, "loss": vals[0], **dict(zip(names, vals[1:]))}
+        row.update(step_s=round(dt, 6), images_per_s=round(batch_size / dt, 1))
+        if not all(math.isfinite(v) for v in vals):
+            first, last = pending[0][0] + 1, pending[-1][0] + 1
+            raise ConfigError(
+                f"[{name}] loss became non-finite at step {step + 1} (steps {first}-{last} checked together): "
+                f"{row}; lower lr?"
+            )
+        log_rows.append(row)
+    pending.clear()
 
 
 def _write_checkpoint(ckpt_path, log_tmp, model, opt, step, run_hash, log_rows):

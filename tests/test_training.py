@@ -97,3 +97,38 @@ def test_checkpoint_of_other_settings_is_ignored(mnist, tmp_path):
     train(ckpt_path=ckpt, steps=6, seed=0, stop_after=3, **kw)
     _, summary = train(ckpt_path=ckpt, steps=6, seed=1, **kw)  # another seed: must start afresh
     assert summary["resumed_from"] == 0
+
+
+def test_training_moves_loss_values_to_python_only_every_log_every_steps(mnist, monkeypatch):
+    """No per-step host sync: in 20 steps with log_every 10, the training code converts a tensor
+    to a Python value twice (once per window), not once per step and term; the log still has a
+    row per step, equal to the per-step values."""
+    import sys
+
+    import torch
+
+    from e2sad.train import train
+
+    calls = []
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            if "/e2sad/" in sys._getframe(1).f_code.co_filename:
+                calls.append(name)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        counting(name)
+    kw = dict(data=mnist, dataset="mnist", defense="e2sad", steps=20, batch_size=16, seed=0, progress_every=0)
+    hp = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, second_step="entropy")
+    _, summary = train(hparams=hp, log_every=10, **kw)
+    assert calls == ["tolist", "tolist"], calls
+    rows = summary["log_rows"]
+    assert [r["step"] for r in rows] == list(range(1, 21)) and {"loss", "dissim", "g2_abs"} <= set(rows[0])
+    monkeypatch.undo()
+    _, every_step = train(hparams=hp, log_every=1, **kw)
+    assert [r["loss"] for r in every_step["log_rows"]] == [r["loss"] for r in rows]
