@@ -275,7 +275,7 @@ def prepare(
 ) -> dict:
     """Load dataset ``name`` stored in format ``fmt`` from ``directory``, check it against the
     declared shape and save it as one tensor file (with its classes and pixel range)."""
-    from .provenance import atomic_path
+    from .serialization import save
 
     if fmt not in FORMATS:
         raise DataError(f"format {fmt!r} is not allowed; allowed: {', '.join(FORMATS)}")
@@ -288,8 +288,7 @@ def prepare(
     n_classes = (
         classes if classes is not None else int(max(int(tensors[f"y_{s}"].max()) for s in ("train", "test"))) + 1
     )
-    with atomic_path(out) as tmp:
-        torch.save({"dataset": name, **tensors, "classes": n_classes, "pixel_range": list(pixel_range)}, tmp)
+    save({"dataset": name, **tensors, "classes": n_classes, "pixel_range": list(pixel_range)}, out)
     return {k: tuple(v.shape) for k, v in tensors.items()}
 
 

@@ -35,7 +35,7 @@ def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500) -> d
 def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, substitute: str, attack_name=None) -> float:
     """Adversarial examples of ``attack`` on the substitute ``model``, saved to ``out`` with
     their labels for :func:`evaluate_transfer`; returns the substitute's own (white-box) accuracy."""
-    from .provenance import atomic_path
+    from .serialization import save
 
     x_adv = run_attack(model, x, y, attack, params, batch_size)
     acc = accuracy(model, x_adv, y, batch_size)
@@ -46,8 +46,7 @@ def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, subst
         "attack": attack_name or attack,
         "params": json.dumps(params),
     }
-    with atomic_path(out) as tmp:
-        torch.save(blob, tmp)
+    save(blob, out)
     return acc
 
 

@@ -14,6 +14,21 @@ import torch
 from .errors import DataError
 
 
+def save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically and byte for byte reproducible: the archive
+    is built in memory (torch names its records after the file it writes to, so saving straight to
+    a temporary file would embed that file's random name), then written like every output."""
+    import io
+
+    from .provenance import atomic_path
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+
+
 def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a tensor file without ever unpickling arbitrary objects.
 

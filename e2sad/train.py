@@ -27,7 +27,7 @@ from .defenses import DEFENSES, smooth_labels
 from .errors import ConfigError
 from .models import build_model
 from .provenance import atomic_path, config_hash
-from .serialization import safe_load
+from .serialization import safe_load, save
 
 PRECISIONS = ("fp32", "bf16", "tf32")
 #: learning-rate schedules over the run (``training.<dataset>.schedule``); see :func:`lr_at`
@@ -296,8 +296,7 @@ def _write_checkpoint(ckpt_path, log_tmp, model, opt, step, run_hash, log_rows):
     # (trimmed to the checkpoint's step on resume), never one that lacks rows
     if log_tmp is not None:
         write_log(log_tmp, log_rows)
-    with atomic_path(ckpt_path) as tmp:
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": run_hash}, tmp)
+    save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": run_hash}, ckpt_path)
 
 
 def write_log(path, rows: list[dict]) -> None:
@@ -315,8 +314,7 @@ def write_log(path, rows: list[dict]) -> None:
 
 def save_model(model: torch.nn.Module, path: str | Path) -> None:
     """A plain state_dict, loadable with ``torch.load(weights_only=True)``."""
-    with atomic_path(path) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
 
 
 def load_model(

@@ -158,3 +158,20 @@ def test_evaluate_refuses_crafted_file(tmp_path, tiny_data, role):
     assert lines[0].startswith(f"e2sad: error: {crafted}: refused: loading it would import and call io.open"), lines
     assert not marker.exists(), "the payload ran"
     assert not out.exists()
+
+
+def test_model_files_are_byte_for_byte_reproducible(tmp_path):
+    """The same weights give the same file, whatever its name (torch.save would embed the name of
+    the temporary file it writes to)."""
+    import torch
+
+    from e2sad.models import MnistCNN
+    from e2sad.train import save_model
+
+    torch.manual_seed(0)
+    model = MnistCNN()
+    save_model(model, tmp_path / "a" / "model.pt")
+    save_model(model, tmp_path / "b" / "model.pt")
+    save_model(model, tmp_path / "other.pt")
+    blobs = {(tmp_path / p).read_bytes() for p in ("a/model.pt", "b/model.pt", "other.pt")}
+    assert len(blobs) == 1
