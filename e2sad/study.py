@@ -336,6 +336,12 @@ class Study:
         attack = f["panels"][panel]
         return [f"{self.results}/surfaces/{figure}/{m}/seed{self.seeds[0]}/{attack}.npz" for m in f["models"]]
 
+    def artifact_name(self, name: str) -> str:
+        """A table's or figure's paper name from its title ('Table 3.1', 'Figure 3.3'), else its config name."""
+        entry = self.tables.get(name) or self.figures.get(name) or {}
+        match = re.match(r"(Table|Figure) [0-9.]*[0-9]", entry.get("title", ""))
+        return match.group(0) if match else name
+
     def surface_labels(self, figure: str) -> list[str]:
         return [f"{self.models[m]['column']} ({self.models[m]['label']})" for m in self.figures[figure]["models"]]
 

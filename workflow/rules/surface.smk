@@ -34,15 +34,12 @@ rule plot_surface:
     input:
         surface_in,
     output:
-        pdf=report(
-            f"{R}/figures/{{figure}}{{panel}}.pdf",
-            caption="../../report/figure_3_3.rst",
-            category="Figures",
-        ),
+        pdf=f"{R}/figures/{{figure}}{{panel}}.pdf",
         png=report(
             f"{R}/figures/{{figure}}{{panel}}.png",
             caption="../../report/figure_3_3.rst",
             category="Figures",
+            labels=lambda w: {"figure": f"{STUDY.artifact_name(w.figure)} {w.panel}"},
         ),
     log:
         f"{R}/logs/plot_surface/{{figure}}{{panel}}.log",

@@ -11,7 +11,7 @@ rule table:
             f"{R}/tables/{{table}}.html",
             caption="../../report/table.rst",
             category="Tables",
-            labels=lambda w: {"table": w.table},
+            labels=lambda w: {"table": STUDY.artifact_name(w.table)},
         ),
     log:
         f"{R}/logs/table/{{table}}.log",
