@@ -64,7 +64,8 @@ PASS_COST = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34}
 
 def step_cost(defense: str, hparams: dict) -> float:
     """One training step of ``defense`` in units of a forward pass (its declared pass counts)."""
-    passes = DEFENSES.get_decl(defense, "defense").extra["passes"](hparams)
+    # a declaration without pass counts is taken as natural training (one forward, one backward)
+    passes = DEFENSES.get_decl(defense, "defense").extra.get("passes", lambda hp: {"F": 1, "B_w": 1})(hparams)
     return sum(n * PASS_COST[p] for p, n in passes.items())
 
 

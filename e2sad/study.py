@@ -171,7 +171,7 @@ class Study:
     def eval_cost(self, model: str, attack: str, n) -> float:
         """An evaluation's cost in forward passes of one image: the attack's declared passes + 1 F."""
         a = self.science_attacks[attack]
-        passes = ATTACKS.get_decl(a["kind"]).extra["passes"](a)
+        passes = ATTACKS.get_decl(a["kind"]).extra.get("passes", lambda p: {"F": 1, "B_in": 1})(a)
         per_image = 1 + sum(k * PASS_COST[p] for p, k in passes.items())
         return (n or DEFAULT_TEST_SIZE) * per_image
 
