@@ -28,6 +28,9 @@ def test_every_defense_gives_parameter_gradients(name, mnist):
         "ifgsm_at": dict(alpha=0.5, eps=0.3, k=3),
         "e2sad": dict(E2SAD, second_step="entropy"),
         "hamm": dict(alpha=0.5, eps=0.3),
+        "fgsm_rs": dict(eps=0.3, alpha=0.375),
+        "pgd_at": dict(eps=0.3, k=3, step=0.1),
+        "trades": dict(beta=1.0, eps=0.3, k=3, step=0.1),
     }[name]
     step = DEFENSES[name].fn(model, x, y, **hp)
     assert step.loss.dim() == 0 and torch.isfinite(step.loss)
