@@ -67,7 +67,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def precision_context(precision: str, device: torch.device):
-    """Autocast for bf16; TF32 switches for tf32 (CUDA only); nothing for fp32."""
+    """Autocast for bf16; TF32 switches for tf32 (CUDA only). fp32 on CUDA turns TF32 off for
+    convolutions too: PyTorch lets cuDNN use TF32 by default, so fp32 would silently not be."""
     import contextlib
 
     if precision not in PRECISIONS:
@@ -79,6 +80,9 @@ def precision_context(precision: str, device: torch.device):
             raise ConfigError("precision 'tf32' needs a CUDA device; use fp32 or bf16 on the CPU")
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    elif device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     return contextlib.nullcontext()
 
 

@@ -1,0 +1,210 @@
+"""The paper-scale check on one GPU (../shared/GPU.md, steps 1-3) as one bounded run.
+
+For a lent GPU machine without Snakemake on it: the jobs are the workflow's own command
+lines (built by :class:`e2sad.study.Study` from ``config.yaml`` + ``config/paper-gpu.yaml``),
+run by this script in dependency order, all within ``--deadline`` seconds:
+
+1. the projected study time per precision (``bench/project.py --time``, GPU idle);
+2. the key trio (``--models``) trained at the paper's budget, side by side on the GPU, each
+   followed by its Table 3.1 cells (whole test set) and the robustness check (PGD-40 x 5,
+   APGD-CE, APGD-T, AutoAttack on ``robustness.n_test`` images);
+3. the test suite (CUDA paths), beside step 2.
+
+At the deadline every job still running is stopped (a training keeps its checkpoint, so the
+same command on the still-warm machine resumes it). Everything lands in ``--out``: the log,
+``results.tgz`` (JSON rows with provenance, training logs, bench output, test log) and each
+finished model.  ``--dry-run`` prints the plan (here, without a GPU).
+
+    python bench/paper_gpu.py --out "$OUT" --deadline 540
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from project import merged  # noqa: E402
+
+from e2sad.config import check_config  # noqa: E402
+from e2sad.study import Study  # noqa: E402
+
+TRIO = ["mnist_natural_H", "mnist_e2sad_S", "mnist_ifgsm03_S"]
+T0 = time.time()
+LOCK = threading.Lock()
+
+
+def log(msg: str, fh) -> None:
+    line = f"[{time.time() - T0:7.1f}s] {msg}"
+    with LOCK:
+        print(line, flush=True)
+        fh.write(line + "\n")
+        fh.flush()
+
+
+def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, dict, list]:
+    cfg = merged([str(REPO / "config.yaml")] + configfiles)
+    warnings = check_config(cfg, REPO / "workflow/schemas/config.schema.yaml", base_dir=REPO)
+    st = Study(cfg, warnings, base_dir=str(REPO))
+    R, c = st.results, st.compute
+    ds = st.dataset_of(models[0])
+    data = f"{R}/data/{ds}.pt"
+    prep = (
+        f"python -m e2sad prepare-data --dataset {ds} --src {shlex.quote(st.data_source(ds))} "
+        f"{st.prepare_args(ds)} --out {data}"
+    )
+    table = st.tables["table_3_1"]
+    chains = {}
+    for m in models:
+        out = st.model_file(m, seed)
+        jobs = [
+            (
+                "train",
+                f"python -m e2sad train --name {m} --data {data} {st.train_args(m)} --seed {seed} --threads 2 "
+                f"--ckpt {R}/checkpoints/{m}/seed{seed}/ckpt.pt --ckpt-every {c['ckpt_every']} "
+                f"--progress-every {c['progress_every']} --log-every {c.get('log_every', 50)} "
+                f"--log-csv {R}/models/{m}/seed{seed}/train_log.csv --out {out}",
+            )
+        ]
+        for a in table["attacks"]:
+            jobs.append(
+                (
+                    f"eval {a}",
+                    f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
+                    f"{st.attack_args(a)} {st.eval_args(m)} --seed {seed} --threads 2 "
+                    f"--out {st.eval_file(m, seed, a)}",
+                )
+            )
+        clean = [st.clean_attack()] if st.clean_attack() else []
+        for a in clean + list(st.robust["attacks"]):
+            jobs.append(
+                (
+                    f"robust {a}",
+                    f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
+                    f"{st.attack_args(a)} {st.eval_args(m, st.robust)} --seed {seed} --threads 2 "
+                    f"--out {R}/science/robustness/eval/{m}/seed{seed}/{a}.json",
+                )
+            )
+        chains[m] = jobs
+    return st, {"prepare": prep, "data": data}, chains
+
+
+class Runner:
+    def __init__(self, deadline: float, fh, logdir: Path):
+        self.deadline, self.fh, self.logdir = deadline, fh, logdir
+        self.procs: list[subprocess.Popen] = []
+
+    def left(self) -> float:
+        return self.deadline - (time.time() - T0)
+
+    def run(self, name: str, cmd: str, timeout: float | None = None) -> bool:
+        if self.left() < 5:
+            log(f"SKIP {name} (deadline)", self.fh)
+            return False
+        limit = self.left() if timeout is None else min(timeout, self.left())
+        logf = self.logdir / (name.replace(" ", "_").replace("/", "_") + ".log")
+        log(f"START {name}: {cmd}", self.fh)
+        t = time.time()
+        with open(logf, "w") as out:
+            p = subprocess.Popen(cmd, shell=True, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+            self.procs.append(p)
+            try:
+                rc = p.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                rc = "timeout"
+        tail = logf.read_text(errors="replace").strip().splitlines()[-2:]
+        log(f"END {name}: rc={rc} in {time.time() - t:.1f}s | {' | '.join(tail)}", self.fh)
+        return rc == 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="gpu-out")
+    ap.add_argument("--configfile", nargs="*", default=["config/paper-gpu.yaml"])
+    ap.add_argument("--models", nargs="*", default=TRIO)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--deadline", type=float, default=540, help="seconds from start; jobs still running then stop")
+    ap.add_argument("--bench", nargs="*", default=["fp32", "tf32", "bf16"], help="precisions to time")
+    ap.add_argument("--bench-timeout", type=float, default=45)
+    ap.add_argument("--tests", default="-m 'not slow and not slurm' -n 4 --dist loadfile", help="pytest args; '' skips")
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args()
+
+    st, data, chains = plan(args.configfile, args.models, args.seed)
+    if args.dry_run:
+        print(data["prepare"])
+        for m, jobs in chains.items():
+            for name, cmd in jobs:
+                print(f"[{m}] {name}: {cmd}")
+        return 0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    logdir = REPO / st.results / "gpu_logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    fh = open(out / "log.txt", "a")
+    r = Runner(args.deadline, fh, logdir)
+    r.run(
+        "env",
+        "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; "
+        "python -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'; git log -1 --format=%H",
+        60,
+    )
+    if not Path(REPO / data["data"]).exists() and not r.run("prepare", data["prepare"], 120):
+        return 1
+    for prec in args.bench:
+        r.run(
+            f"bench_{prec}",
+            f"python bench/project.py --configfile config/paper-gpu.yaml --time --device cuda "
+            f"--precision {prec} --reps 5 --warmup 2",
+            args.bench_timeout,
+        )
+
+    def chain(m: str) -> None:
+        for name, cmd in chains[m]:
+            target = cmd.rsplit("--out ", 1)[1]
+            if Path(REPO / target).exists():
+                log(f"HAVE {m} {name}", fh)
+                continue
+            if not r.run(f"{m} {name}", cmd):
+                if name == "train":
+                    return
+
+    threads = [threading.Thread(target=chain, args=(m,)) for m in chains]
+    for t in threads:
+        t.start()
+    if args.tests:
+        r.run("pytest", f"python -m pytest -q -p no:cacheprovider {args.tests} --timeout 600 -rfE")
+    for t in threads:
+        t.join()
+
+    log(f"packing ({r.left():.0f}s left)", fh)
+    with tarfile.open(out / "results.tgz", "w:gz") as tar:
+        base = REPO / st.results
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and p.suffix != ".pt":
+                tar.add(p, arcname=str(p.relative_to(REPO)))
+    for m in chains:
+        f = REPO / st.model_file(m, args.seed)
+        if f.exists():
+            (out / f"{m}.pt").write_bytes(f.read_bytes())
+    log("done", fh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
