@@ -16,12 +16,21 @@ same command on the still-warm machine resumes it). Everything lands in ``--out`
 finished model.  ``--dry-run`` prints the plan (here, without a GPU).
 
     python bench/paper_gpu.py --out "$OUT" --deadline 540
+
+Device notes (learnt on an H200, 2026-11-26, at the cost of that session's whole GPU time):
+do not pipe this script's output through ``cut``/``grep`` (they buffer it, and a killed call
+returns nothing); on the device ``python`` must be a wrapper script that execs ``python3``
+(a symlink to the venv's python loses the venv: no torch); the wheels Snakemake needs come
+in ``.whl`` (device README). A watchdog ends the script 25 s after ``--deadline``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import tarfile
@@ -98,10 +107,30 @@ def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, d
     return st, {"prepare": prep, "data": data}, chains
 
 
+def pack(base: Path, out: Path, models: list[tuple[str, Path]]) -> None:
+    """results.tgz (every result file but tensors) and the finished models, written atomically."""
+    tmp = out / "results.tgz.tmp"
+    with tarfile.open(tmp, "w:gz") as tar:
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and p.suffix != ".pt":
+                tar.add(p, arcname=str(p.relative_to(REPO)))
+    tmp.replace(out / "results.tgz")
+    for name, f in models:
+        if f.exists() and not (out / f"{name}.pt").exists():
+            (out / f"{name}.pt.tmp").write_bytes(f.read_bytes())
+            (out / f"{name}.pt.tmp").replace(out / f"{name}.pt")
+
+
+def watchdog(seconds: float, fh) -> None:
+    """Ends this process (and its job groups' leader) ``seconds`` after the start, whatever hangs."""
+    time.sleep(max(seconds - (time.time() - T0), 0))
+    log("WATCHDOG: still running past the deadline; exiting", fh)
+    os._exit(3)
+
+
 class Runner:
     def __init__(self, deadline: float, fh, logdir: Path):
         self.deadline, self.fh, self.logdir = deadline, fh, logdir
-        self.procs: list[subprocess.Popen] = []
 
     def left(self) -> float:
         return self.deadline - (time.time() - T0)
@@ -115,17 +144,20 @@ class Runner:
         log(f"START {name}: {cmd}", self.fh)
         t = time.time()
         with open(logf, "w") as out:
-            p = subprocess.Popen(cmd, shell=True, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-            self.procs.append(p)
+            # its own process group: at the deadline the job and every process it started stop
+            p = subprocess.Popen(
+                cmd, shell=True, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
             try:
                 rc = p.wait(timeout=limit)
             except subprocess.TimeoutExpired:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
                 rc = "timeout"
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, sig)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        p.wait(timeout=10)
+                        break
         tail = logf.read_text(errors="replace").strip().splitlines()[-2:]
         log(f"END {name}: rc={rc} in {time.time() - t:.1f}s | {' | '.join(tail)}", self.fh)
         return rc == 0
@@ -158,6 +190,7 @@ def main() -> int:
     logdir.mkdir(parents=True, exist_ok=True)
     fh = open(out / "log.txt", "a")
     r = Runner(args.deadline, fh, logdir)
+    threading.Thread(target=watchdog, args=(args.deadline + 25, fh), daemon=True).start()
     r.run(
         "env",
         "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; "
@@ -180,9 +213,11 @@ def main() -> int:
             if Path(REPO / target).exists():
                 log(f"HAVE {m} {name}", fh)
                 continue
-            if not r.run(f"{m} {name}", cmd):
-                if name == "train":
-                    return
+            ok = r.run(f"{m} {name}", cmd)
+            with LOCK:  # what is done so far is in --out even if the call is cut short
+                pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
+            if not ok and name == "train":
+                return
 
     threads = [threading.Thread(target=chain, args=(m,)) for m in chains]
     for t in threads:
@@ -193,15 +228,7 @@ def main() -> int:
         t.join()
 
     log(f"packing ({r.left():.0f}s left)", fh)
-    with tarfile.open(out / "results.tgz", "w:gz") as tar:
-        base = REPO / st.results
-        for p in sorted(base.rglob("*")):
-            if p.is_file() and p.suffix != ".pt":
-                tar.add(p, arcname=str(p.relative_to(REPO)))
-    for m in chains:
-        f = REPO / st.model_file(m, args.seed)
-        if f.exists():
-            (out / f"{m}.pt").write_bytes(f.read_bytes())
+    pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
     log("done", fh)
     return 0
 
