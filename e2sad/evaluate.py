@@ -50,7 +50,9 @@ def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, subst
     return acc
 
 
-def evaluate_transfer(model_path, adv_paths, network: str, normalization: str, device, batch_size: int, *, name: str):
+def evaluate_transfer(
+    model_path, adv_paths, network: str, normalization: str, device, batch_size: int, *, name: str, channels_last=False
+):
     """Accuracy of the target model at ``model_path`` on each file written by :func:`craft`."""
     from .serialization import safe_load
     from .train import load_model
@@ -59,7 +61,8 @@ def evaluate_transfer(model_path, adv_paths, network: str, normalization: str, d
     for path in adv_paths:
         blob = safe_load(path, map_location=device)
         if model is None:
-            model = load_model(model_path, network, normalization, tuple(blob["x_adv"].shape[1:]), device=device)
+            shape = tuple(blob["x_adv"].shape[1:])
+            model = load_model(model_path, network, normalization, shape, device=device, channels_last=channels_last)
         rows.append(
             {
                 "model": name,

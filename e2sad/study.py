@@ -151,6 +151,8 @@ class Study:
             args.append(f"--schedule {t['schedule']}")
         if c.get("merge_clean", False) and m["defense"] != "natural":
             args.append("--merge-clean")
+        if c.get("channels_last", False):
+            args.append("--channels-last")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
 
     def train_cost(self, model: str) -> float:
@@ -240,6 +242,8 @@ class Study:
             f"--batch-size {section.get('batch_size', 500)}",
             f"--device {self.compute['device']}",
         ]
+        if self.compute.get("channels_last", False):
+            args.append("--channels-last")
         if n:
             args.append(f"--n {n}")
         return " ".join(args)

@@ -124,6 +124,7 @@ def train(
     stop_after: int | None = None,
     merge_clean: bool = False,
     log_every: int = 50,
+    channels_last: bool = False,
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model; returns it and a summary (step times, final loss terms).
 
@@ -180,7 +181,9 @@ def train(
 
     torch.manual_seed(seed)
     shape = tuple(x_all.shape[1:])
-    model = build_model(network, normalization, shape[0], shape[1], int(data.get("classes", 10))).to(dev)
+    model = build_model(
+        network, normalization, shape[0], shape[1], int(data.get("classes", 10)), channels_last=channels_last
+    ).to(dev)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     params = [p for p in model.parameters()]
     start = 0
@@ -328,10 +331,12 @@ def load_model(
     shape: tuple[int, ...] = (1, 28, 28),
     classes: int = 10,
     device: str | torch.device = "cpu",
+    channels_last: bool = False,
 ) -> torch.nn.Module:
-    """A model saved by :func:`save_model`, rebuilt as ``network`` for inputs of ``shape`` (C, H, W)."""
+    """A model saved by :func:`save_model`, rebuilt as ``network`` for inputs of ``shape`` (C, H, W)
+    (``channels_last``: see :func:`e2sad.models.build_model`)."""
     state = safe_load(path, map_location=device)
-    model = build_model(network, normalization, shape[0], shape[1], classes)
+    model = build_model(network, normalization, shape[0], shape[1], classes, channels_last=channels_last)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:

@@ -40,3 +40,74 @@ def test_per_image_normalization_modes():
     assert float(mx.abs().max()) <= 1.0 + 1e-6
     assert torch.allclose(mx.abs().amax(1), torch.ones(4))
     assert torch.equal(PerImageNormalize("none")(x), x)
+
+
+def _table_order(m, x, layers):
+    """The forward in the appendix's own order (conv, ReLU, pool), from the model's own layers."""
+    f = m.features
+    h = m.normalize(x)
+    for kind, i in layers:
+        h = {
+            "conv": lambda h, i=i: f[i](h),
+            "relu": torch.relu,
+            "pool": lambda h: torch.nn.functional.max_pool2d(h, 2),
+        }[kind](h)
+    return m.classifier(h)
+
+
+def test_pool_before_relu_gives_the_tables_values_and_gradients():
+    """The models pool before their ReLU (a quarter of the ReLU work); max and ReLU commute, so the
+    logits and the input gradient are the appendix order's, bit for bit."""
+    torch.manual_seed(0)
+    cases = [
+        (
+            MnistCNN(),
+            torch.rand(16, 1, 28, 28),
+            [("conv", 0), ("relu", 0), ("pool", 0), ("conv", 3), ("relu", 0), ("pool", 0)],
+        ),
+        (
+            SvhnCNN(),
+            torch.rand(8, 3, 32, 32),
+            [("conv", 0), ("relu", 0), ("conv", 2), ("relu", 0), ("pool", 0), ("conv", 5), ("relu", 0), ("pool", 0)],
+        ),
+    ]
+    for m, x, layers in cases:
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        a, b = m(xa), _table_order(m, xb, layers)
+        assert torch.equal(a, b)
+        (ga,) = torch.autograd.grad(a.logsumexp(1).sum(), xa)
+        (gb,) = torch.autograd.grad(b.logsumexp(1).sum(), xb)
+        assert torch.equal(ga, gb) and ga.abs().sum() > 0
+
+
+def test_channels_last_trains_deterministically_and_as_the_default_order_within_rounding(mnist):
+    """Same seed, channels_last: bit for bit.  Against the default order: the same weights up to
+    float rounding (plain SGD on the clean loss; Adam's first steps and the attacks' sign() turn
+    a rounding difference in a near-zero gradient into a full step, so they are not compared)."""
+    from e2sad.train import train
+
+    kw = dict(
+        data={"x_train": mnist["x_train"][:1024], "y_train": mnist["y_train"][:1024]},
+        dataset="mnist",
+        steps=5,
+        batch_size=32,
+        progress_every=0,
+        device="cpu",
+    )
+    fgsm = dict(defense="fgsm_at", hparams=dict(alpha=0.5, eps=0.3), **kw)
+    a, _ = train(channels_last=True, **fgsm)
+    b, _ = train(channels_last=True, **fgsm)
+    assert a.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    nat = dict(defense="natural", hparams={}, optimizer="sgd", lr=0.05, **kw)
+    c, _ = train(channels_last=True, **nat)
+    d, _ = train(channels_last=False, **nat)
+    torch.manual_seed(0)  # the initialization train() draws for seed 0
+    init = MnistCNN().state_dict()
+    sc, sd = c.state_dict(), d.state_dict()
+    assert not all(torch.equal(sc[k], sd[k]) for k in sc)  # another summation order ...
+    for k in sc:  # ... but the same steps up to float rounding
+        moved = (sd[k] - init[k]).abs().max()
+        assert 0 < moved < 0.05, k  # init is the one train() started from
+        assert (sc[k] - sd[k]).abs().max() <= 1e-4 * max(float(moved), 1e-3), k
