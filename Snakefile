@@ -16,6 +16,7 @@ include: "workflow/rules/surface.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/science.smk"
+include: "workflow/rules/frontier.smk"
 
 
 rule all:
@@ -44,3 +45,10 @@ rule sanity:
 rule science:
     input:
         STUDY.science_targets(),
+
+
+# Beyond the paper (workflow/rules/frontier.smk; config section frontier):
+# snakemake --cores 2 frontier [--configfile ...]
+rule frontier:
+    input:
+        STUDY.frontier_targets(),

@@ -527,6 +527,30 @@ def cmd_robustness_table(a):
         print(msg, file=sys.stderr)
 
 
+def _frontier_opts(p):
+    p.add_argument("--spec", required=True, help="JSON: cells, attacks, model_info, robust, budget, ...")
+    p.add_argument("--rows", nargs="+", required=True, help="JSON result rows (evaluate)")
+    p.add_argument("--models", nargs="+", required=True, help="trained model files (their sidecars give step times)")
+    _table_outs(p)
+    p.add_argument("--out-fig", nargs="+", required=True, help="figure files (.pdf, .png)")
+
+
+@command("frontier-table", "cost-robustness frontier: table, figure and checked statements", _frontier_opts)
+def cmd_frontier_table(a):
+    from .costs import cost_rows
+    from .science import frontier_statements, frontier_table, load_json_rows, plot_frontier, render_frontier
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    df = frontier_table(load_json_rows(a.rows), cost_rows(a.models), spec)
+    st = frontier_statements(df, spec)
+    render_frontier(df, st, spec, a.out_csv, a.out_tex, a.out_html)
+    plot_frontier(df, spec, a.out_fig)
+    _sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, t0, values={"spec": spec}, inputs=a.rows + a.models)
+    for r in st.itertuples():
+        print(f"{r.verdict}: {r.statement}: {r.numbers}", file=sys.stderr)
+
+
 def _sanity_opts(p):
     p.add_argument("--spec", required=True, help="JSON: models, attacks, transfer_attacks, ...")
     p.add_argument("--sweeps", nargs="+", required=True, help="rows written by eps-sweep")

@@ -15,7 +15,7 @@ import yaml
 from .errors import ConfigError
 
 #: keys of a model that are not its defense's hyperparameters
-MODEL_META = ("dataset", "defense", "smoothing", "column", "label")
+MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "steps")
 #: keys of an attack entry that are not the attack's hyperparameters
 ATTACK_META = ("kind", "label")
 
@@ -441,6 +441,10 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
                     "the strongest attack is taken over one budget"
                 )
 
+    fr = config.get("frontier")
+    if fr:
+        warnings += _check_frontier(config, fr)
+
     sn = config.get("sanity")
     if sn:
         for t in sn["tables"]:
@@ -461,3 +465,45 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
             if s["kind"] in ("ifgsm", "pgd") and "k" not in s:
                 raise ConfigError(f"config: sanity.sweeps.{name}: kind '{s['kind']}' needs k")
     return warnings
+
+
+def _check_frontier(config: dict, fr: dict) -> list[str]:
+    """The frontier section: its models, budget, attacks and dataset are declared and agree."""
+    from .defenses import step_cost
+    from .science import frontier_models
+
+    models, data = config["models"], config["data"]
+    known = {**config["attacks"], **((config.get("robustness") or {}).get("attacks") or {})}
+    if fr["dataset"] not in data:
+        raise ConfigError(f"config: frontier.dataset: dataset '{fr['dataset']}' is not declared under data")
+    for i, m in enumerate(fr["models"]):
+        if m not in models:
+            raise ConfigError(f"config: frontier.models.{i}: model '{m}' is not declared under models")
+        if models[m]["dataset"] != fr["dataset"]:
+            raise ConfigError(
+                f"config: frontier.models.{i}: model '{m}' is trained on '{models[m]['dataset']}', "
+                f"not on the frontier's dataset '{fr['dataset']}'"
+            )
+    budget = fr.get("budget", fr["models"][0])
+    if budget not in fr["models"]:
+        raise ConfigError(f"config: frontier.budget: '{budget}' is not one of frontier.models ({_few(fr['models'])})")
+    for i, a in enumerate(fr["attacks"]):
+        if a not in known:
+            raise ConfigError(
+                f"config: frontier.attacks.{i}: attack '{a}' is not declared under attacks or robustness.attacks"
+            )
+    for key in ("robust", "reference"):
+        if key in fr and fr[key] not in fr["attacks"]:
+            raise ConfigError(f"config: frontier.{key}: '{fr[key]}' is not one of frontier.attacks")
+    for i, s in enumerate(fr.get("seeds", [])):
+        if s not in config["seeds"]:
+            raise ConfigError(f"config: frontier.seeds.{i}: seed {s} is not in seeds {config['seeds']}")
+
+    def cost(m):
+        return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
+
+    derived = frontier_models(config, cost)
+    clash = sorted(set(derived) & set(models))
+    if clash:
+        raise ConfigError(f"config: models.{clash[0]}: name taken by the frontier's equal-cost model; rename it")
+    return []

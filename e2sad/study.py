@@ -18,7 +18,7 @@ from .config import dataset_folder
 from .data import FORMATS
 from .defenses import DEFENSES, PASS_COST, step_cost
 from .provenance import config_hash
-from .science import ablation_models, ablation_variant_models
+from .science import ablation_models, ablation_variant_models, frontier_cells, frontier_models
 
 #: sustained FLOP/s of one job, for the projection printed before a run.  CPU: one thread of the
 #: 2-core AMD EPYC of bench/README.md (a forward of the Table A.1 CNN, batch 256: 7.1 GFLOP in
@@ -27,6 +27,9 @@ from .science import ablation_models, ablation_variant_models
 RATES = {"cpu": 45e9, "cuda": 5e12}
 #: test-set size assumed when n_test is null and the prepared data is not there yet
 DEFAULT_TEST_SIZE = 10_000
+
+#: separator of derived model names (<model>__equal_cost)
+SEP = "__"
 
 #: the table whose rows the checked statements read (the paper's qualitative claims are about it)
 STATEMENTS_TABLE = "table_3_1"
@@ -71,6 +74,9 @@ class Study:
         self.ablation_variants = ablation_variant_models(config)
         # the ablation's derived models join the declared ones: rules train/evaluate build them
         self.models = {**config["models"], **ablation_models(config)}
+        # the frontier's equal-cost models (<model>__equal_cost, with their own steps) join too
+        self.frontier = config.get("frontier") or {}
+        self.models.update(frontier_models(config, self._entry_cost))
         self.science_attacks = {**self.attacks, **self.robust.get("attacks", {})}
 
     # ---- names and files
@@ -140,7 +146,7 @@ class Study:
             self.net_args(model),
             f"--defense {m['defense']}",
             f"--smoothing {m.get('smoothing') or 'none'}",
-            f"--steps {t['steps']}",
+            f"--steps {self.steps_of(model)}",
             f"--batch-size {t['batch_size']}",
             f"--optimizer {t['optimizer']}",
             f"--lr {t['lr']}",
@@ -155,12 +161,20 @@ class Study:
             args.append("--channels-last")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
 
+    def steps_of(self, model: str) -> int:
+        """Training iterations of a model: its own ``steps`` (the frontier's equal-cost models),
+        else its dataset's ``training.<dataset>.steps``."""
+        m = self.models[model]
+        return int(m.get("steps", self.config["training"][m["dataset"]]["steps"]))
+
+    def _entry_cost(self, m: dict) -> float:
+        """One training step of a model entry in forward passes of one image (batch x passes)."""
+        return self.config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
+
     def train_cost(self, model: str) -> float:
         """A training job's cost in forward passes of one image: steps x batch x the step's passes
         (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
-        m = self.models[model]
-        t = self.config["training"][m["dataset"]]
-        return t["steps"] * t["batch_size"] * step_cost(m["defense"], m)
+        return self.steps_of(model) * self._entry_cost(self.models[model])
 
     def forward_flops(self, dataset: str) -> float:
         """FLOPs of one forward of one image through the dataset's network."""
@@ -364,6 +378,78 @@ class Study:
             if f["dataset"] in self.active:
                 names += f["models"]
         return [self.model_file(m, s) for m in dict.fromkeys(names) for s in self.seeds]
+
+    # ---- the cost-robustness frontier (e2sad/science/frontier.py)
+
+    def frontier_active(self) -> bool:
+        return bool(self.frontier) and self.frontier.get("dataset") in self.active
+
+    def frontier_seeds(self) -> list:
+        return self.frontier.get("seeds", self.seeds)
+
+    def frontier_trained(self) -> list[str]:
+        """The models the frontier's rows are trained as (declared and equal-cost ones)."""
+        return list(dict.fromkeys(t for _, _, t in frontier_cells(self.config))) if self.frontier_active() else []
+
+    def frontier_model_files(self) -> list[str]:
+        return [self.model_file(m, s) for m in self.frontier_trained() for s in self.frontier_seeds()]
+
+    def frontier_inputs(self) -> list[str]:
+        return [
+            f"{self.results}/frontier/eval/{m}/seed{s}/{a}.json"
+            for m in self.frontier_trained()
+            for s in self.frontier_seeds()
+            for a in self.frontier["attacks"]
+        ]
+
+    def frontier_spec(self) -> dict:
+        fr = self.frontier
+        attacks = list(fr["attacks"])
+        trained = self.frontier_trained()
+        fwd = self.forward_flops(fr["dataset"])
+        budget = fr.get("budget", fr["models"][0])
+        info = {
+            m: {
+                "column": self.models[m]["column"],
+                "label": self.models[m]["label"],
+                "defense": self.models[m]["defense"],
+                "steps": self.steps_of(m),
+                "tflop": self.train_cost(m) * fwd / 1e12,
+            }
+            for m in trained
+        }
+        natural = next((m for m in trained if self.models[m]["defense"] == "natural" and SEP not in m), None)
+        paper_point = None
+        ref = fr.get("reference")
+        e2 = next((m for m in fr["models"] if self.models[m]["defense"] == "e2sad"), None)
+        if ref and e2:
+            from .science import paper_column
+
+            value = paper_column(fr.get("paper_table", "table_3_1"), e2).get(ref)
+            if value is not None:
+                paper_point = {"value": value, "label": f"{self.science_attacks[ref]['label']} {value:.4f}"}
+        spec = {
+            "title": fr.get("title", "Cost-robustness frontier"),
+            "cells": [list(c) for c in frontier_cells(self.config)],
+            "attacks": attacks,
+            "attack_labels": {a: self.science_attacks[a]["label"] for a in attacks},
+            "model_info": info,
+            "robust": fr["robust"],
+            "reference": ref,
+            "natural": natural,
+            "budget": budget,
+            "paper_point": paper_point,
+            "note": self.science_note(fr["dataset"], fr.get("n_test"), self.frontier_seeds()),
+            "config": {k: fr[k] for k in sorted(fr)},
+        }
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
+    def frontier_targets(self) -> list[str]:
+        if not self.frontier_active():
+            return []
+        R = self.results
+        return [f"{R}/frontier/frontier.{x}" for x in ("csv", "tex", "html", "pdf", "png")]
 
     def cost_spec(self) -> dict:
         return {"note": self.scale_note(self.active[0] if self.active else self.config["datasets"][0])}

@@ -17,6 +17,9 @@ without training, each in its own module:
   about 0 as eps grows toward 1; iterative attacks are at least as strong as
   single-step ones at the same eps; white-box attacks are at least as strong
   as transfer from any substitute.  Failed checks are FLAGged, never dropped.
+- **Cost-robustness frontier** (:mod:`.frontier`, :func:`frontier_table`): e2SAD
+  beside FGSM-RS, PGD-AT and TRADES at equal iterations and at equal training
+  cost, under AutoAttack, with its own checked statements and figure.
 - **Checked statements** (:mod:`.statements`, :func:`check_statements`): the
   paper's qualitative claims about Table 3.1 and the training cost, each PASS
   or FAIL with the numbers behind it.
@@ -51,6 +54,16 @@ from .common import (
     paper_column,
     tex_escape,
 )
+from .frontier import (
+    PROTOCOLS,
+    frontier_cells,
+    frontier_model_name,
+    frontier_models,
+    frontier_statements,
+    frontier_table,
+    plot_frontier,
+    render_frontier,
+)
 from .robustness import DEFAULT_FLAG_DROP, FLAG_TEXT, flag_masking, render_robustness, robustness_table
 from .sanity import (
     ITERATIVE_MAX_ACC_AT_MAX_EPS,
@@ -77,6 +90,7 @@ __all__ = [
     "DataError",
     "FAR_LESS_COST_RATIO",
     "FLAG_TEXT",
+    "PROTOCOLS",
     "ITERATIVE_KINDS",
     "ITERATIVE_MAX_ACC_AT_MAX_EPS",
     "NO_DEFENSE_MAX_ACC",
@@ -93,6 +107,13 @@ __all__ = [
     "attack_kind",
     "check_statements",
     "flag_masking",
+    "frontier_cells",
+    "frontier_model_name",
+    "frontier_models",
+    "frontier_statements",
+    "frontier_table",
+    "plot_frontier",
+    "render_frontier",
     "fmt_ms",
     "load_json_rows",
     "paper_column",

@@ -1,0 +1,284 @@
+"""The cost-robustness frontier (``snakemake frontier``): e2SAD against the fast adversarial
+training methods that followed it (FGSM-RS, PGD-AT, TRADES), at equal cost, under AutoAttack.
+
+Two protocols, named on every artifact:
+
+- ``equal_iterations`` (the paper's): every defense with the same steps and batch; these are
+  the models ``all`` trains (nothing is trained twice);
+- ``equal_cost``: every defense trained for the number of steps whose training cost equals the
+  budget model's (by default e2SAD's), cost counted as the workflow counts it everywhere
+  (:meth:`e2sad.study.Study.train_cost`: steps x batch x the defense's declared passes, each
+  pass one forward's FLOPs; for the CNNs here F, B_in and B_w are within ~10 % of each other).
+  The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again).
+
+The table gives per (model, protocol) the steps, the training TFLOP, the measured step time
+x natural, and the accuracy under each frontier attack (mean +- std over seeds); the figure
+AutoAttack (the ``robust`` attack) accuracy against training TFLOP (log x).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from ..errors import DataError
+from ..render import BREAK, fmt_ms, write_table
+from .common import caption, mean_std
+
+PROTOCOLS = ("equal_iterations", "equal_cost")
+SEP = "__"
+
+
+def frontier_model_name(model: str, protocol: str) -> str:
+    """The model a (declared model, protocol) cell is trained as."""
+    return model if protocol == "equal_iterations" else f"{model}{SEP}{protocol}"
+
+
+def equal_cost_steps(budget_cost: float, step_cost: float) -> int:
+    """Steps whose cost is the budget's (at least 1): round(budget / cost of one step)."""
+    if step_cost <= 0:
+        raise DataError(f"frontier: a training step of cost {step_cost} cannot be budgeted")
+    return max(1, int(round(budget_cost / step_cost)))
+
+
+def frontier_models(config: dict, step_cost) -> dict[str, dict]:
+    """The model entries the frontier adds: for ``equal_cost``, each model's own entry with
+    ``steps`` set so that its training cost equals the budget model's.  ``step_cost(entry)``:
+    the cost of one training step of a model entry (the Study's count)."""
+    fr = config.get("frontier") or {}
+    if not fr or "equal_cost" not in fr.get("protocols", []):
+        return {}
+    models = config["models"]
+    budget = fr.get("budget", fr["models"][0])
+    if budget not in models:
+        return {}
+
+    def steps_of(m: dict) -> int:
+        return int(m.get("steps", config["training"][m["dataset"]]["steps"]))
+
+    total = steps_of(models[budget]) * step_cost(models[budget])
+    out = {}
+    for name in fr["models"]:
+        if name == budget or name not in models:
+            continue
+        m = models[name]
+        out[frontier_model_name(name, "equal_cost")] = {**m, "steps": equal_cost_steps(total, step_cost(m))}
+    return out
+
+
+def frontier_cells(config: dict) -> list[tuple[str, str, str]]:
+    """(declared model, protocol, trained model) of every frontier row, in the config's order."""
+    fr = config.get("frontier") or {}
+    budget = fr.get("budget", (fr.get("models") or [None])[0])
+    cells = []
+    for protocol in fr.get("protocols", []):
+        for m in fr.get("models", []):
+            trained = m if (protocol == "equal_iterations" or m == budget) else frontier_model_name(m, protocol)
+            cells.append((m, protocol, trained))
+    return cells
+
+
+def frontier_table(rows: pd.DataFrame, costs: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """One line per (model, protocol): defense, steps, training TFLOP, step time x natural and the
+    accuracy under every frontier attack (mean, std over seeds).
+
+    ``rows``: evaluation rows (model, attack_name, accuracy, n, seed); ``costs``: training cost
+    rows of the trained models (:func:`e2sad.costs.cost_rows`: model, defense, steps,
+    median_step_s); ``spec``: cells [[model, protocol, trained]], attacks, attack_labels,
+    model_info {trained: {column, label, defense, steps, tflop}}, robust (the AutoAttack name),
+    natural (the trained model whose step time is the unit, or null).
+    """
+    nat_step = None
+    if spec.get("natural"):
+        sel = costs[costs["model"] == spec["natural"]]["median_step_s"]
+        nat_step = float(sel.median()) if len(sel) else None
+    out = []
+    for model, protocol, trained in spec["cells"]:
+        info = spec["model_info"][trained]
+        line = {
+            "model": model,
+            "protocol": protocol,
+            "trained_as": trained,
+            "defense": info["defense"],
+            "column": info.get("column", model),
+            "label": info.get("label", ""),
+            "steps": info["steps"],
+            "train_tflop": info["tflop"],
+        }
+        step = costs[costs["model"] == trained]["median_step_s"]
+        line["median_step_s"] = float(step.median()) if len(step) else float("nan")
+        line["step_x_natural"] = line["median_step_s"] / nat_step if nat_step else float("nan")
+        seeds, n = 0, None
+        for attack in spec["attacks"]:
+            sel = rows[(rows["model"] == trained) & (rows["attack_name"] == attack)]
+            if sel.empty:
+                raise DataError(f"frontier: no result for model '{trained}' under '{attack}'")
+            mean, std, k = mean_std(sel["accuracy"])
+            seeds, n = max(seeds, k), int(sel["n"].iloc[0])
+            line[f"acc[{attack}]"] = mean
+            line[f"std[{attack}]"] = std
+        line.update(seeds=seeds, n=n)
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- #
+# Checked statements
+# --------------------------------------------------------------------------- #
+
+#: "overstates": the paper's attack (IFGSM-30) above AutoAttack by more than this (gradient masking)
+OVERSTATE_MIN = 0.05
+
+
+def _acc(df: pd.DataFrame, defense: str, protocol: str, attack: str) -> tuple[float, str] | None:
+    sel = df[(df["defense"] == defense) & (df["protocol"] == protocol)]
+    if sel.empty or f"acc[{attack}]" not in sel:
+        return None
+    r = sel.iloc[0]
+    return float(r[f"acc[{attack}]"]), str(r["model"])
+
+
+def frontier_statements(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Claims about the frontier, each PASS/FAIL (or n/a when a defense or protocol is absent)
+    with the numbers behind it.  The verdicts are on means; with one seed or few test images a
+    difference below the binomial std (about sqrt(p(1-p)/n)) does not tell the defenses apart."""
+    robust, ref = spec["robust"], spec.get("reference")
+    labels = spec.get("attack_labels", {})
+    out = []
+
+    def add(claim: str, ok: bool | None, numbers: str) -> None:
+        out.append(
+            {"statement": claim, "verdict": "n/a" if ok is None else ("PASS" if ok else "FAIL"), "numbers": numbers}
+        )
+
+    n = int(df["n"].max()) if len(df) else 0
+    se = 0.5 / math.sqrt(n) if n else float("nan")
+    e2, rs = _acc(df, "e2sad", "equal_cost", robust), _acc(df, "fgsm_rs", "equal_cost", robust)
+    add(
+        f"at equal cost, e2SAD's {labels.get(robust, robust)} accuracy is at least FGSM-RS's",
+        None if not (e2 and rs) else e2[0] >= rs[0],
+        "" if not (e2 and rs) else f"e2SAD {e2[0]:.4f}, FGSM-RS {rs[0]:.4f} (std of one accuracy <= {se:.3f})",
+    )
+    if ref:
+        for protocol in ("equal_iterations",):
+            a, b = _acc(df, "e2sad", protocol, ref), _acc(df, "e2sad", protocol, robust)
+            add(
+                f"e2SAD's {labels.get(ref, ref)} accuracy overstates its {labels.get(robust, robust)} accuracy "
+                f"by more than {OVERSTATE_MIN:.2f} (gradient masking)",
+                None if not (a and b) else a[0] - b[0] > OVERSTATE_MIN,
+                "" if not (a and b) else f"{a[0]:.4f} vs {b[0]:.4f}: {a[0] - b[0]:+.4f}",
+            )
+    sel = df[df["protocol"] == "equal_iterations"]
+    if len(sel):
+        best = sel.loc[sel[f"acc[{robust}]"].idxmax()]
+        pgd = _acc(df, "pgd_at", "equal_iterations", robust)
+        add(
+            f"PGD-AT is the most robust at equal iterations ({labels.get(robust, robust)})",
+            None if not pgd else best["defense"] == "pgd_at",
+            f"most robust: {best['model']} {best[f'acc[{robust}]']:.4f}" + (f"; PGD-AT {pgd[0]:.4f}" if pgd else ""),
+        )
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+
+
+def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) -> None:
+    """The frontier table as CSV (tidy), LaTeX and HTML (with the checked statements)."""
+    labels = spec.get("attack_labels", {})
+    show = pd.DataFrame(index=[f"{r.column} ({r.label})" for r in df.itertuples()])
+    show.index.name = "defense"
+    show["protocol"] = [p.replace("_", " ") for p in df["protocol"]]
+    show["steps"] = [f"{s:,}" for s in df["steps"]]
+    show["train TFLOP"] = [f"{t:.3g}" for t in df["train_tflop"]]
+    show["step x natural"] = ["" if pd.isna(x) else f"{x:.1f}" for x in df["step_x_natural"]]
+    for a in spec["attacks"]:
+        show[labels.get(a, a)] = [
+            fmt_ms(m, s, k, sep=BREAK) for m, s, k in zip(df[f"acc[{a}]"], df[f"std[{a}]"], df["seeds"])
+        ]
+    n = int(df["n"].max()) if len(df) else 0
+    lines = "".join(
+        f"<li><b>{html.escape(r.verdict)}</b> {html.escape(r.statement)}: {html.escape(r.numbers)}</li>"
+        for r in statements.itertuples()
+    )
+    text = caption(
+        spec,
+        f"{spec.get('title', 'Cost-robustness frontier')}: accuracy on the first {n} test images; "
+        "equal iterations = the paper's protocol (the same steps and batch for every defense), "
+        f"equal cost = each defense trained for the steps whose training FLOPs equal {spec['budget']}'s.",
+    )
+    write_table(
+        df,
+        show,
+        caption=text,
+        label="frontier",
+        csv=out_csv,
+        tex=out_tex,
+        html_path=out_html,
+        html_extra=f"\n<p><b>Checked statements.</b></p>\n<ul>{lines}</ul>\n",
+    )
+
+
+def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
+    """Robust (AutoAttack) accuracy against training TFLOP (log x): one marker per defense and
+    protocol (filled: equal iterations, open: equal cost), error bars over seeds, e2SAD drawn
+    larger, and the paper's claimed e2SAD point (its IFGSM-30 accuracy, not AutoAttack) apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    robust = spec["robust"]
+    labels = spec.get("attack_labels", {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    defenses = list(dict.fromkeys(df["defense"]))
+    colours = {d: plt.cm.tab10(i % 10) for i, d in enumerate(defenses)}
+    for _, r in df.iterrows():
+        acc, std = r[f"acc[{robust}]"], r[f"std[{robust}]"]
+        filled = r["protocol"] == "equal_iterations"
+        big = r["defense"] == "e2sad"
+        c = colours[r["defense"]]
+        ax.errorbar(
+            r["train_tflop"],
+            acc,
+            yerr=None if pd.isna(std) else std,
+            fmt="o" if filled else "s",
+            ms=11 if big else 7,
+            mfc=c if filled else "white",
+            mec=c,
+            mew=2.5 if big else 1.5,
+            ecolor=c,
+            capsize=3,
+            label=f"{r['column']} ({r['protocol'].replace('_', ' ')})",
+        )
+    paper = spec.get("paper_point")
+    if paper and paper.get("value") is not None:
+        e2 = df[(df["defense"] == "e2sad") & (df["protocol"] == "equal_iterations")]
+        x = float(e2["train_tflop"].iloc[0]) if len(e2) else float(df["train_tflop"].median())
+        ax.plot([x], [paper["value"]], marker="*", ms=15, color="black", ls="none")
+        ax.annotate(
+            f"paper's e2SAD: {paper['label']}\n(not AutoAttack; paper's budget)",
+            (x, paper["value"]),
+            textcoords="offset points",
+            xytext=(8, -4),
+            fontsize=7,
+            va="top",
+        )
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training cost (TFLOP, log scale)")
+    ax.set_ylabel(f"accuracy under {labels.get(robust, robust)}")
+    title = spec.get("title", "Cost-robustness frontier")
+    if spec.get("note"):
+        title += f"\n[{spec['note']}]"
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    for o in outputs:
+        fig.savefig(o, dpi=300, bbox_inches="tight")
+    plt.close(fig)

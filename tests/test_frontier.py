@@ -1,0 +1,157 @@
+"""The cost-robustness frontier (e2sad/science/frontier.py, rules/frontier.smk): the equal-cost
+budget, the plan, the table and statements from result rows, the figure, and bad values."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+from helpers_data import smoke_config
+from test_study import REPO, SCHEMA, study
+
+from e2sad.config import check_config, check_science
+from e2sad.defenses import step_cost
+from e2sad.errors import ConfigError
+from e2sad.science import frontier_statements, frontier_table, plot_frontier, render_frontier
+
+
+def test_equal_cost_steps_spend_the_budget_models_flops():
+    s = study(smoke_config())
+    fr = s.frontier
+    budget = fr["budget"]
+    total = s.train_cost(budget)
+    trained = s.frontier_trained()
+    eq = [m for m in trained if m.endswith("__equal_cost")]
+    # every model but the budget model gets an equal-cost twin; the budget model is not trained twice
+    assert sorted(eq) == sorted(f"{m}__equal_cost" for m in fr["models"] if m != budget)
+    for m in eq:
+        entry = s.models[m]
+        one_step = s.config["training"]["mnist"]["batch_size"] * step_cost(entry["defense"], entry)
+        spent = s.train_cost(m)
+        # rounded to the nearest step (at least one step: at smoke scale a PGD step exceeds the budget)
+        assert abs(spent - total) <= one_step / 2 + 1e-9 or s.steps_of(m) == 1, m
+        assert f"--steps {s.steps_of(m)} " in s.train_args(m) + " "
+    # the costlier the step, the fewer the steps: PGD-AT (41 F + 40 B_in) trains far less than natural
+    assert (
+        s.steps_of("mnist_pgd_at_H__equal_cost")
+        < s.steps_of("mnist_e2sad_S")
+        < s.steps_of("mnist_natural_H__equal_cost")
+    )
+    # equal iterations: the declared models with the study's own budget
+    assert s.steps_of("mnist_pgd_at_H") == s.config["training"]["mnist"]["steps"]
+    assert len(s.frontier_inputs()) == len(trained) * len(fr["attacks"]) * len(s.seeds)
+
+
+def test_changing_trades_beta_touches_only_trades_and_the_frontier():
+    cfg = smoke_config()
+    before = study(cfg)
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["models"]["mnist_trades_H"]["beta"] = 6.0
+    after = study(cfg2)
+    changed = [m for m in before.models if before.train_args(m) != after.train_args(m)]
+    assert changed == ["mnist_trades_H", "mnist_trades_H__equal_cost"]
+    assert before.frontier_spec()["config_hash"] == after.frontier_spec()["config_hash"]  # the section is unchanged
+    moved = {t for t in before.tables if before.table_spec(t)["config_hash"] != after.table_spec(t)["config_hash"]}
+    assert moved == set()  # no table of the paper holds TRADES
+
+
+def _rows_and_costs(spec: dict, acc: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, costs = [], []
+    for trained in dict.fromkeys(t for _, _, t in spec["cells"]):  # the budget model is in two cells
+        d = spec["model_info"][trained]["defense"]
+        for a in spec["attacks"]:
+            for seed in (0, 1):
+                rows.append(
+                    {"model": trained, "attack_name": a, "accuracy": acc[d][a] + 0.01 * seed, "n": 100, "seed": seed}
+                )
+        costs.append({"model": trained, "defense": d, "median_step_s": {"natural": 0.1}.get(d, 0.5)})
+    return pd.DataFrame(rows), pd.DataFrame(costs)
+
+
+def test_table_statements_and_figure_from_rows(tmp_path):
+    spec = json.loads(json.dumps(study(smoke_config()).frontier_spec()))
+    attacks = spec["attacks"]
+    robust, ref = spec["robust"], spec["reference"]
+    acc = {}
+    for d in ("natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades"):
+        acc[d] = {a: 0.9 for a in attacks}
+        acc[d][robust] = {"pgd_at": 0.8, "e2sad": 0.2, "fgsm_rs": 0.3}.get(d, 0.1)
+    acc["e2sad"][ref] = 0.6  # IFGSM-30 well above AutoAttack: masking
+    rows, costs = _rows_and_costs(spec, acc)
+    df = frontier_table(rows, costs, spec)
+    assert len(df) == len(spec["cells"])
+    e2 = df[(df["defense"] == "e2sad") & (df["protocol"] == "equal_iterations")].iloc[0]
+    assert e2[f"acc[{robust}]"] == pytest.approx(0.205) and e2[f"std[{robust}]"] > 0 and e2["seeds"] == 2
+    assert e2["step_x_natural"] == pytest.approx(5.0)
+    nat = df[df["trained_as"] == "mnist_natural_H__equal_cost"].iloc[0]
+    assert nat["steps"] > e2["steps"] and nat["train_tflop"] == pytest.approx(e2["train_tflop"], rel=0.05)
+    statements = frontier_statements(df, spec)
+    verdicts = dict(zip(statements["statement"], statements["verdict"]))
+    assert len(statements) == 3
+    assert [v for s, v in verdicts.items() if "at least FGSM-RS" in s] == ["FAIL"]  # 0.205 < 0.305
+    assert [v for s, v in verdicts.items() if "overstates" in s] == ["PASS"]  # 0.605 - 0.205 > 0.05
+    assert [v for s, v in verdicts.items() if "PGD-AT is the most robust" in s] == ["PASS"]
+    out = {x: tmp_path / f"frontier.{x}" for x in ("csv", "tex", "html", "pdf", "png")}
+    render_frontier(df, statements, spec, out["csv"], out["tex"], out["html"])
+    plot_frontier(df, spec, [str(out["pdf"]), str(out["png"])])
+    assert pd.read_csv(out["csv"])["protocol"].tolist() == df["protocol"].tolist()
+    html = out["html"].read_text()
+    assert "Checked statements" in html and "FAIL" in html and "equal cost" in html
+    tex = out["tex"].read_text()
+    assert "equal cost" in tex and "e2SAD" in tex and "equal_cost" not in tex  # labels, escaped names
+    assert out["png"].stat().st_size > 10_000 and out["pdf"].read_bytes()[:4] == b"%PDF"
+
+
+def test_missing_result_is_one_line():
+    spec = study(smoke_config()).frontier_spec()
+    rows, costs = _rows_and_costs(
+        spec,
+        {
+            d: dict.fromkeys(spec["attacks"], 0.5)
+            for d in ("natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades")
+        },
+    )
+    rows = rows[rows["attack_name"] != spec["robust"]]
+    with pytest.raises(Exception) as info:
+        frontier_table(rows, costs, spec)
+    assert "frontier: no result for model" in str(info.value) and "\n" not in str(info.value)
+
+
+def _set(path, value):
+    def f(cfg):
+        *keys, last = path.split("/")
+        d = cfg
+        for k in keys:
+            d = d[k]
+        d[last] = value
+
+    return f
+
+
+BAD = [
+    (
+        "unknown_model",
+        _set("frontier/models", ["mnist_e2sad_S", "mnist_free_H"]),
+        ["frontier.models.1", "'mnist_free_H'"],
+    ),
+    ("budget_not_listed", _set("frontier/budget", "mnist_hamm_H"), ["frontier.budget", "'mnist_hamm_H'", "one of"]),
+    ("unknown_attack", _set("frontier/attacks", ["clean", "cw_0.3"]), ["frontier.attacks.1", "'cw_0.3'"]),
+    ("robust_not_listed", _set("frontier/robust", "fgsm_0.4"), ["frontier.robust", "'fgsm_0.4'"]),
+    ("stray_seed", _set("frontier/seeds", [7]), ["frontier.seeds.0", "seed 7"]),
+    ("bad_protocol", _set("frontier/protocols", ["equal_time"]), ["frontier.protocols.0", "'equal_time'"]),
+]
+
+
+@pytest.mark.parametrize("mutate,fragments", [pytest.param(m, f, id=i) for i, m, f in BAD])
+def test_bad_frontier_values_are_one_line(mutate, fragments):
+    cfg = smoke_config()
+    mutate(cfg)
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg, SCHEMA, base_dir=REPO)
+        check_science(cfg, REPO)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("config: "), msg
+    for frag in fragments:
+        assert frag in msg, f"{frag!r} not in {msg!r}"

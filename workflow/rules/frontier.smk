@@ -1,0 +1,51 @@
+# Beyond the paper: the cost-robustness frontier (snakemake frontier).
+# The equal-cost models (<model>__equal_cost, their own steps) are trained by rule
+# train (they are in the Study's models); the declared ones are those `all` trains.
+# The plan is e2sad/study.py (frontier_*); table, figure, statements in e2sad/science/frontier.py.
+
+
+use rule evaluate as frontier_evaluate with:
+    output:
+        f"{R}/frontier/eval/{{model}}/seed{{seed}}/{{attack}}.json",
+    log:
+        f"{R}/logs/frontier/evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
+    wildcard_constraints:
+        attack=regex(STUDY.science_attacks),
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        attack=lambda w: STUDY.attack_args(w.attack),
+        common=lambda w: STUDY.eval_args(w.model, STUDY.frontier),
+
+
+rule frontier_table:
+    input:
+        rows=STUDY.frontier_inputs(),
+        models=STUDY.frontier_model_files(),
+    output:
+        csv=f"{R}/frontier/frontier.csv",
+        tex=f"{R}/frontier/frontier.tex",
+        html=report(
+            f"{R}/frontier/frontier.html",
+            caption="../../report/frontier.rst",
+            category="Frontier",
+            labels={"artifact": "cost-robustness frontier (table)"},
+        ),
+        pdf=f"{R}/frontier/frontier.pdf",
+        png=report(
+            f"{R}/frontier/frontier.png",
+            caption="../../report/frontier_figure.rst",
+            category="Frontier",
+            labels={"artifact": "cost-robustness frontier (figure)"},
+        ),
+    log:
+        f"{R}/logs/frontier/frontier_table.log",
+    conda:
+        "../../envs/e2sad.yaml"
+    params:
+        spec=lambda w: spec_json(STUDY.frontier_spec()),
+    shell:
+        "python -m e2sad frontier-table --spec {params.spec:q} --rows {input.rows:q} --models {input.models:q} "
+        "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} "
+        "--out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
