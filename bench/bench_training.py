@@ -37,12 +37,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import batch, machine, make_clock, med, setup, spread, table  # noqa: E402
+from common import _FlopCount, batch, machine, make_clock, med, setup, spread, table  # noqa: E402
 
 from e2sad import defenses as D  # noqa: E402
 from e2sad.attacks import fgsm, loss_fn  # noqa: E402
@@ -110,6 +111,7 @@ PASSES = {
     "opt": "opt  Adam step",
     "zero_grad": "zero_grad",
 }
+PEAK = {"peak_sgemm": "sgemm 2048^3", "peak_conv_fwd": "conv2 forward", "peak_conv_bwd": "conv2 backward (in + w)"}
 
 
 def time_passes(model, params, opt, x, y, ctx, clock, T):
@@ -162,6 +164,33 @@ def time_passes(model, params, opt, x, y, ctx, clock, T):
     opt.zero_grad(set_to_none=True)
 
 
+def time_peak(model, x, clock, T) -> None:
+    """The machine's attainable peak, in the same repetition as the passes: a 2048^3 sgemm, and
+    the model's largest convolution (the second, 32 -> 64 channels, 5x5, on the batch's 14x14
+    maps) forward and backward (input and weight gradients), in the model's memory format."""
+    a = torch.rand(2048, 2048, device=x.device)
+    t0 = clock()
+    torch.mm(a, a)
+    T["peak_sgemm"].append(clock() - t0)
+    conv = model.features[3]
+    fmt = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) else None
+    h = torch.rand(x.shape[0], conv.in_channels, 14, 14, device=x.device)
+    h = (h.contiguous(memory_format=fmt) if fmt else h).requires_grad_(True)
+    t0 = clock()
+    out = conv(h)
+    t1 = clock()
+    torch.autograd.grad(out, [h, conv.weight], out)
+    T["peak_conv_fwd"].append(t1 - t0)
+    T["peak_conv_bwd"].append(clock() - t1)
+
+
+def flops_of(fn, *args) -> float:
+    """FLOPs (matmuls and convolutions, forward and backward) of one call, exactly."""
+    with _FlopCount() as c:
+        fn(*args)
+    return float(c.total)
+
+
 def time_step(fn, hp, model, params, opt, x, y, ctx, clock, rep):
     """One training step exactly as e2sad.train.train does it; returns seconds."""
     t0 = clock()
@@ -175,6 +204,36 @@ def time_step(fn, hp, model, params, opt, x, y, ctx, clock, rep):
     opt.step()
     float(out.loss.detach())
     return clock() - t0
+
+
+def roofline(P, T, model, params, opt, x, y, ctx, cfgs, S) -> None:
+    """Achieved GFLOP/s of every pass and step, and its fraction of the peak measured in the same
+    run (the best of the sgemm and the largest convolution's forward and backward)."""
+    with _FlopCount() as c:
+        fl: dict[str, list[float]] = {k: [] for k in T}
+        time_passes(model, params, opt, x, y, ctx, lambda: float(c.total), fl)
+        time_peak(model, x, lambda: float(c.total), fl)
+    work = {k: v[0] for k, v in fl.items() if v}
+    rate = {k: work[k] / P[k] for k in PEAK}
+    peak = max(rate.values())
+    print(f"\nRoofline (GFLOP/s measured in this run; peak = {peak * 1e-9:.1f} GFLOP/s, the best of):")
+    print(
+        table(
+            [[PEAK[k], f"{work[k] * 1e-9:.2f}", f"{rate[k] * 1e-9:.1f}"] for k in PEAK], ["peak op", "GFLOP", "GFLOP/s"]
+        )
+    )
+    rows = []
+    for k in ("F", "B_in", "B_w", "B_xw"):
+        rows.append(
+            [PASSES[k], f"{work[k] * 1e-9:.2f}", f"{work[k] / P[k] * 1e-9:.1f}", f"{work[k] / P[k] / peak:.0%}"]
+        )
+    for name, fn, hp, _floor in cfgs:
+        if S.get(name):
+            w = flops_of(time_step, fn, hp, model, params, opt, x, y, ctx, time.perf_counter, 0)
+            rows.append(
+                [f"step: {name}", f"{w * 1e-9:.2f}", f"{w / med(S[name]) * 1e-9:.1f}", f"{w / med(S[name]) / peak:.0%}"]
+            )
+    print(table(rows, ["pass / step", "GFLOP", "GFLOP/s", "of peak"]))
 
 
 def main(argv=None):
@@ -226,7 +285,7 @@ def main(argv=None):
         for label, fn, hp in both:
             if only is None or label in only:
                 jobs.append((f"{label} [{other}]", fn, hp, other))
-    T: dict[str, list[float]] = {k: [] for k in PASSES}
+    T: dict[str, list[float]] = {k: [] for k in [*PASSES, *PEAK]}
     S: dict[str, list[float]] = {j[0]: [] for j in jobs if j[0] != "passes"}
     print(
         f"# {machine(dev)}; clock {a.clock}; batch {a.batch_size}; precision {a.precision}; "
@@ -239,6 +298,8 @@ def main(argv=None):
             if name == "passes":
                 sink = T if timed else {k: [] for k in T}
                 time_passes(model, params, opt, x, y, ctxs[prec], clock, sink)
+                if a.clock != "flops":
+                    time_peak(model, x, clock, sink)
             else:
                 dt = time_step(fn, hp, model, params, opt, x, y, ctxs[prec], clock, rep)
                 if timed:
@@ -258,8 +319,10 @@ def main(argv=None):
     if a.passes:
         f = P["F"]
         print(f"\nPasses (median {unit}, ratio to F, IQR/median):")
-        rows = [[PASSES[k], f"{scale * P[k]:.1f}", f"{P[k] / f:.2f}", spread(T[k])] for k in T]
+        rows = [[PASSES[k], f"{scale * P[k]:.1f}", f"{P[k] / f:.2f}", spread(T[k])] for k in PASSES]
         print(table(rows, ["pass", unit, "/F", "IQR"]))
+        if a.clock != "flops":
+            roofline(P, T, model, params, opt, x, y, ctxs[a.precision], cfgs, S)
 
     nat = S.get("natural", [])
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,3 +24,27 @@ def test_project_counts_the_jobs_snakemake_plans_for_the_paper_study(tmp_path):
     rows = re.finditer(r"^(mnist_\w+)\s+([\d,.]+)\s", out, re.M)
     train = {m.group(1): float(m.group(2).replace(",", "")) for m in rows}
     assert 21.5 < train["mnist_ifgsm03_H"] / train["mnist_natural_H"] < 22.5
+
+
+def test_bench_training_prints_a_roofline_against_the_peak_of_the_same_run():
+    """The roofline column: exact GFLOP of each pass (F of batch 8 = 8 forwards of one image),
+    achieved GFLOP/s and a fraction of the peak measured in the same run."""
+    from e2sad.models import MnistCNN, forward_flops
+
+    out = subprocess.run(
+        [sys.executable, "bench/bench_training.py", "--threads", "1", "--batch-size", "8", "--reps", "1"]
+        + ["--warmup", "0", "--only", "natural", "--ks", "", "--no-merge"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
+    assert "Roofline" in out and "sgemm 2048^3" in out
+    f = re.search(r"^F  forward kept for backward\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
+    assert f, out
+    assert float(f.group(1)) == round(8 * forward_flops(MnistCNN(), (1, 28, 28)) * 1e-9, 2)
+    assert float(f.group(2)) > 0 and 0 < int(f.group(3)) < 200
+    step = re.search(r"^step: natural\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
+    assert step and float(step.group(1)) > float(f.group(1))  # a step is more than its forward
