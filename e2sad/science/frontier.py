@@ -237,7 +237,13 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     defenses = list(dict.fromkeys(df["defense"]))
     colours = {d: plt.cm.tab10(i % 10) for i, d in enumerate(defenses)}
+    drawn = set()
     for _, r in df.iterrows():
+        if r["trained_as"] in drawn:  # the budget model: one point, in both protocols
+            continue
+        drawn.add(r["trained_as"])
+        both = r["trained_as"] in set(df[df["protocol"] != r["protocol"]]["trained_as"])
+        protocol_label = "both protocols: the equal-cost budget" if both else r["protocol"].replace("_", " ")
         acc, std = r[f"acc[{robust}]"], r[f"std[{robust}]"]
         filled = r["protocol"] == "equal_iterations"
         big = r["defense"] == "e2sad"
@@ -253,7 +259,7 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
             mew=2.5 if big else 1.5,
             ecolor=c,
             capsize=3,
-            label=f"{r['column']} ({r['protocol'].replace('_', ' ')})",
+            label=f"{r['column']} ({protocol_label})",
         )
     paper = spec.get("paper_point")
     if paper and paper.get("value") is not None:
@@ -274,7 +280,9 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
     ax.set_ylabel(f"accuracy under {labels.get(robust, robust)}")
     title = spec.get("title", "Cost-robustness frontier")
     if spec.get("note"):
-        title += f"\n[{spec['note']}]"
+        import textwrap
+
+        title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
