@@ -79,6 +79,23 @@ class Study:
         self.models.update(frontier_models(config, self._entry_cost))
         self.science_attacks = {**self.attacks, **self.robust.get("attacks", {})}
 
+    # ---- where the jobs run
+
+    def device(self) -> str:
+        """compute.device with ``auto`` resolved: cuda when torch sees a GPU here, else cpu."""
+        device = self.compute["device"]
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return device
+
+    def gpu_slot(self) -> int:
+        """Units of the Snakemake resource ``gpu_slots`` a training or evaluation job takes: 1 on
+        a GPU, 0 on the CPU. ``--resources gpu_slots=N`` (workflow/profiles/gpu) lets N of these
+        small-network jobs share one GPU at a time."""
+        return 1 if self.device().startswith("cuda") else 0
+
     # ---- names and files
 
     def wildcards(self) -> dict[str, str]:

@@ -144,3 +144,18 @@ def test_variant_overlay_goes_to_its_own_folder_and_compares(tmp_path):
         check=True,
     ).stdout
     assert "hparams.lam: 0.1 -> 0.2" in out and "+0.250" in out
+
+
+def test_gpu_jobs_take_one_gpu_slot_and_cpu_jobs_none():
+    """The resource gpu_slots: 1 per training/evaluation job on a GPU, 0 on the CPU; the gpu profile
+    offers 4 (several small-network jobs share one GPU)."""
+    cpu = smoke_config()
+    cpu["compute"]["device"] = "cpu"
+    gpu = copy.deepcopy(cpu)
+    gpu["compute"]["device"] = "cuda"
+    assert study(cpu).gpu_slot() == 0 and study(gpu).gpu_slot() == 1
+    assert study(gpu).device() == "cuda"
+    profile = yaml.safe_load((REPO / "workflow/profiles/gpu/profile.yaml").read_text())
+    assert "gpu_slots=4" in profile["resources"]
+    for rules in ("train", "attack", "science", "frontier"):
+        assert "gpu_slots=GPU_SLOT" in (REPO / f"workflow/rules/{rules}.smk").read_text(), rules

@@ -15,6 +15,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu_slots=GPU_SLOT,
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model),

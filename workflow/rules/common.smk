@@ -36,14 +36,12 @@ validate(config, "../schemas/config.schema.yaml")
 STUDY = Study(config, CONFIG_WARNINGS, base_dir=workflow.basedir)
 if workflow.is_main_process:
     # before any job runs: the study's size and its projected time on the device it will use
-    _device = config["compute"]["device"]
-    if _device == "auto":
-        import torch
-
-        _device = "cuda" if torch.cuda.is_available() else "cpu"
-    for _line in STUDY.projection(_device, workflow._cores or 1)[1]:
+    for _line in STUDY.projection(STUDY.device(), workflow._cores or 1)[1]:
         print(f"e2sad: {_line}", file=sys.stderr)
 
+# one unit of the resource gpu_slots per training/evaluation job on a GPU (0 on the CPU):
+# `--resources gpu_slots=N` (workflow/profiles/gpu) lets N such jobs share one GPU
+GPU_SLOT = STUDY.gpu_slot()
 R = STUDY.results
 COMPUTE = STUDY.compute
 SANITY = STUDY.sanity

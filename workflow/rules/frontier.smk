@@ -14,6 +14,7 @@ use rule evaluate as frontier_evaluate with:
     resources:
         mem_mb=4000,
         runtime=240,
+        gpu_slots=GPU_SLOT,
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model, STUDY.frontier),

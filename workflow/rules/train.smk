@@ -19,6 +19,7 @@ rule train:
     resources:
         mem_mb=6000,
         runtime=600,
+        gpu_slots=GPU_SLOT,
     params:
         args=lambda w: STUDY.train_args(w.model),
         ckpt=lambda w: f"{R}/checkpoints/{w.model}/seed{w.seed}/ckpt.pt",
