@@ -220,6 +220,8 @@ def _train_opts(p):
     p.add_argument("--ckpt-every", type=_positive_int, default=500)
     p.add_argument("--progress-every", type=int, default=50)
     p.add_argument("--log-every", type=_positive_int, default=50, help="move the loss terms to the host every N steps")
+    p.add_argument("--snapshots", type=_positive_int, nargs="*", default=[], help="steps after which the model is kept")
+    p.add_argument("--snapshot-dir", default=None, help="folder of the snapshots (step<N>.pt)")
     p.add_argument("--log-csv", default=None, help="per-step log output")
     p.add_argument("--stop-after", type=_positive_int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="model state_dict output (.pt)")
@@ -262,6 +264,8 @@ def cmd_train(a):
         merge_clean=a.merge_clean,
         channels_last=a.channels_last,
         log_every=a.log_every,
+        snapshots=tuple(a.snapshots),
+        snapshot_dir=a.snapshot_dir,
     )
     if summary["steps_done"] < a.steps:
         print(f"[{a.name}] stopped after step {summary['steps_done']}; checkpoint kept at {a.ckpt}", file=sys.stderr)
@@ -549,6 +553,29 @@ def cmd_frontier_table(a):
     _sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, t0, values={"spec": spec}, inputs=a.rows + a.models)
     for r in st.itertuples():
         print(f"{r.verdict}: {r.statement}: {r.numbers}", file=sys.stderr)
+
+
+def _snapshot_opts(p):
+    p.add_argument("--spec", required=True, help="JSON: models, attacks, single_step, iterative, overfit_drop, ...")
+    p.add_argument("--rows", nargs="+", required=True, help="JSON rows of the snapshots (evaluate)")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-html", required=True)
+    p.add_argument("--out-fig", nargs="+", required=True, help="figure files (.pdf, .png)")
+
+
+@command("frontier-snapshots", "robustness along training and catastrophic overfitting", _snapshot_opts)
+def cmd_frontier_snapshots(a):
+    from .science import catastrophic_overfitting, load_json_rows, plot_snapshots, render_snapshots, snapshot_frame
+
+    t0 = time.time()
+    spec = _json_arg(a.spec)
+    frame = snapshot_frame(load_json_rows(a.rows))
+    flags = catastrophic_overfitting(frame, spec["single_step"], spec["iterative"], spec["overfit_drop"])
+    render_snapshots(frame, flags, spec, a.out_csv, a.out_html)
+    plot_snapshots(frame, flags, spec, a.out_fig)
+    _sidecars([a.out_csv, a.out_html, *a.out_fig], a, t0, values={"spec": spec}, inputs=a.rows)
+    for r in flags.itertuples():
+        print(f"FLAG catastrophic overfitting: {r.model} steps {r.step_before} -> {r.step}", file=sys.stderr)
 
 
 def _sanity_opts(p):

@@ -499,6 +499,21 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
         if s not in config["seeds"]:
             raise ConfigError(f"config: frontier.seeds.{i}: seed {s} is not in seeds {config['seeds']}")
 
+    snap = fr.get("snapshot_attacks") or []
+    for i, a in enumerate(snap):
+        if a not in known:
+            raise ConfigError(
+                f"config: frontier.snapshot_attacks.{i}: attack '{a}' is not declared "
+                "under attacks or robustness.attacks"
+            )
+    if fr.get("snapshots"):
+        kinds = [known[a]["kind"] for a in snap]
+        if "fgsm" not in kinds or not set(kinds) & {"ifgsm", "pgd", "apgd_ce", "apgd_t"}:
+            raise ConfigError(
+                f"config: frontier.snapshot_attacks: {snap} needs one single-step (fgsm) and one iterative attack "
+                "(ifgsm, pgd, apgd_ce, apgd_t) to flag catastrophic overfitting"
+            )
+
     def cost(m):
         return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
 

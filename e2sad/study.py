@@ -462,11 +462,72 @@ class Study:
         spec["config_hash"] = config_hash(spec["config"])
         return spec
 
+    # robustness along training: snapshots of the frontier's declared models
+    def snapshot_steps(self, model: str) -> list[int]:
+        """Steps after which a frontier model is kept: ``frontier.snapshots`` below its own steps,
+        and its last step (the final model)."""
+        snaps = self.frontier.get("snapshots") or []
+        if not snaps or not self.frontier_active() or model not in self.frontier["models"]:
+            return []
+        steps = self.steps_of(model)
+        return sorted({s for s in snaps if s < steps} | {steps})
+
+    def snapshot_dir(self, model: str, seed) -> str:
+        return f"{self.results}/snapshots/{model}/seed{seed}"
+
+    def snapshot_args(self, model: str, seed) -> str:
+        steps = self.snapshot_steps(model)
+        if not steps:
+            return ""
+        return f"--snapshots {' '.join(map(str, steps))} --snapshot-dir {self.snapshot_dir(model, seed)}"
+
+    def snapshot_inputs(self) -> list[str]:
+        return [
+            f"{self.results}/frontier/snapshots/{m}/seed{s}/step{k}/{a}.json"
+            for m in self.frontier.get("models", [])
+            for s in self.frontier_seeds()
+            for k in self.snapshot_steps(m)
+            for a in self.frontier.get("snapshot_attacks", [])
+        ]
+
+    def snapshot_eval_args(self, model: str) -> str:
+        section = {"n_test": self.frontier.get("snapshot_n_test", 200), "batch_size": self.frontier.get("batch_size")}
+        return self.eval_args(model, section)
+
+    def snapshot_spec(self) -> dict:
+        fr = self.frontier
+        attacks = list(fr.get("snapshot_attacks", []))
+        kinds = {a: self.science_attacks[a]["kind"] for a in attacks}
+        spec = {
+            "title": "Robustness along training",
+            "models": list(fr["models"]),
+            "model_info": {
+                m: {
+                    "column": self.models[m]["column"],
+                    "label": self.models[m]["label"],
+                    "defense": self.models[m]["defense"],
+                }
+                for m in fr["models"]
+            },
+            "attacks": attacks,
+            "attack_labels": {a: self.science_attacks[a]["label"] for a in attacks},
+            "single_step": next((a for a in attacks if kinds[a] == "fgsm"), None),
+            "iterative": next((a for a in attacks if kinds[a] != "fgsm"), None),
+            "overfit_drop": fr.get("overfit_drop", 0.2),
+            "note": self.science_note(fr["dataset"], fr.get("snapshot_n_test", 200), self.frontier_seeds()),
+            "config": {k: fr.get(k) for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")},
+        }
+        spec["config_hash"] = config_hash(spec["config"])
+        return spec
+
     def frontier_targets(self) -> list[str]:
         if not self.frontier_active():
             return []
         R = self.results
-        return [f"{R}/frontier/frontier.{x}" for x in ("csv", "tex", "html", "pdf", "png")]
+        out = [f"{R}/frontier/frontier.{x}" for x in ("csv", "tex", "html", "pdf", "png")]
+        if self.snapshot_inputs():
+            out += [f"{R}/frontier/snapshots.{x}" for x in ("csv", "html", "pdf", "png")]
+        return out
 
     def cost_spec(self) -> dict:
         return {"note": self.scale_note(self.active[0] if self.active else self.config["datasets"][0])}

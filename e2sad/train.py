@@ -125,6 +125,8 @@ def train(
     merge_clean: bool = False,
     log_every: int = 50,
     channels_last: bool = False,
+    snapshots: tuple[int, ...] = (),
+    snapshot_dir: str | Path | None = None,
 ) -> tuple[torch.nn.Module, dict]:
     """Train one model; returns it and a summary (step times, final loss terms).
 
@@ -204,6 +206,9 @@ def train(
             print(f"[{name}] ignoring checkpoint {ckpt_path}: it was made with other settings", file=sys.stderr)
 
     ctx = precision_context(precision, dev)
+    snap_steps = set(snapshots)
+    if snapshot_dir:
+        Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
     model.train()
     perm = None
     perm_epoch = -1
@@ -232,6 +237,8 @@ def train(
         out.loss.backward(inputs=params)
         opt.step()
         dt = time.perf_counter() - t0
+        if snapshot_dir and step + 1 in snap_steps:  # robustness along training (the frontier)
+            save_model(model, Path(snapshot_dir) / f"step{step + 1}.pt")
         step_times.append(dt)
         # the loss terms stay on the device; they reach Python every log_every steps (one transfer)
         pending.append((step, epoch, dt, out.loss.detach(), out.terms))

@@ -155,3 +155,70 @@ def test_bad_frontier_values_are_one_line(mutate, fragments):
     assert "\n" not in msg and msg.startswith("config: "), msg
     for frag in fragments:
         assert frag in msg, f"{frag!r} not in {msg!r}"
+
+
+def test_snapshots_are_the_model_at_those_steps_and_change_nothing(mnist, tmp_path):
+    """train(snapshots=...) keeps the model after those steps; the training itself is unchanged
+    (the final model equals a run without snapshots, and the last snapshot equals it)."""
+    import torch
+
+    from e2sad.serialization import safe_load
+    from e2sad.train import train
+
+    kw = dict(
+        data={"x_train": mnist["x_train"][:512], "y_train": mnist["y_train"][:512]},
+        dataset="mnist",
+        defense="fgsm_rs",
+        hparams=dict(eps=0.3, alpha=0.375),
+        steps=6,
+        batch_size=32,
+        progress_every=0,
+        device="cpu",
+    )
+    a, _ = train(snapshots=(2, 6), snapshot_dir=tmp_path, **kw)
+    b, _ = train(**kw)
+    three, _ = train(**{**kw, "steps": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step2.pt", "step6.pt"]
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    last, early = safe_load(tmp_path / "step6.pt"), safe_load(tmp_path / "step2.pt")
+    assert all(torch.equal(last[k], sa[k]) for k in sa)
+    # step 2 of a 6-step run is the model after 2 steps (same data order, same random starts)
+    s3 = three.state_dict()
+    assert all(torch.equal(early[k], s3[k]) for k in s3) and not all(torch.equal(early[k], sa[k]) for k in sa)
+
+
+def test_catastrophic_overfitting_is_a_pgd_collapse_while_fgsm_holds():
+    from e2sad.science import catastrophic_overfitting
+
+    rows = []
+    curves = {  # model: (FGSM accuracies, PGD accuracies) at steps 10, 30, 100
+        "fgsm_at": ([0.5, 0.7, 0.9], [0.4, 0.5, 0.05]),  # PGD collapses while FGSM rises: flagged
+        "both_fall": ([0.5, 0.7, 0.3], [0.4, 0.5, 0.05]),  # FGSM falls too: not this failure
+        "steady": ([0.5, 0.6, 0.7], [0.4, 0.45, 0.5]),
+    }
+    for m, (f, p) in curves.items():
+        for s, fa, pa in zip((10, 30, 100), f, p):
+            rows += [
+                {"model": m, "step": s, "attack_name": "fgsm_0.3", "accuracy": fa},
+                {"model": m, "step": s, "attack_name": "pgd20_0.3", "accuracy": pa},
+            ]
+    flags = catastrophic_overfitting(pd.DataFrame(rows), "fgsm_0.3", "pgd20_0.3", drop=0.2)
+    assert flags[["model", "step_before", "step"]].values.tolist() == [["fgsm_at", 30, 100]]
+
+
+def test_snapshot_plan_and_bad_snapshot_attacks():
+    s = study(smoke_config())
+    steps = s.steps_of("mnist_e2sad_S")
+    assert s.snapshot_steps("mnist_e2sad_S") == sorted({x for x in s.frontier["snapshots"] if x < steps} | {steps})
+    assert "--snapshots" in s.snapshot_args("mnist_e2sad_S", 0)
+    assert s.snapshot_args("mnist_hamm_H", 0) == ""  # not a frontier model: no snapshots
+    assert len(s.snapshot_inputs()) == sum(len(s.snapshot_steps(m)) for m in s.frontier["models"]) * len(
+        s.frontier["snapshot_attacks"]
+    ) * len(s.seeds)
+    cfg = smoke_config()
+    cfg["frontier"]["snapshot_attacks"] = ["fgsm_0.3", "fgsm_0.4"]
+    with pytest.raises(ConfigError) as info:
+        check_science(cfg, REPO)
+    msg = str(info.value)
+    assert "\n" not in msg and "frontier.snapshot_attacks" in msg and "one iterative attack" in msg

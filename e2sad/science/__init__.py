@@ -56,13 +56,17 @@ from .common import (
 )
 from .frontier import (
     PROTOCOLS,
+    catastrophic_overfitting,
     frontier_cells,
     frontier_model_name,
     frontier_models,
     frontier_statements,
     frontier_table,
     plot_frontier,
+    plot_snapshots,
     render_frontier,
+    render_snapshots,
+    snapshot_frame,
 )
 from .robustness import DEFAULT_FLAG_DROP, FLAG_TEXT, flag_masking, render_robustness, robustness_table
 from .sanity import (
@@ -107,6 +111,7 @@ __all__ = [
     "attack_kind",
     "check_statements",
     "flag_masking",
+    "catastrophic_overfitting",
     "frontier_cells",
     "frontier_model_name",
     "frontier_models",
@@ -114,6 +119,9 @@ __all__ = [
     "frontier_table",
     "plot_frontier",
     "render_frontier",
+    "render_snapshots",
+    "plot_snapshots",
+    "snapshot_frame",
     "fmt_ms",
     "load_json_rows",
     "paper_column",

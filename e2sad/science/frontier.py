@@ -290,3 +290,127 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
     for o in outputs:
         fig.savefig(o, dpi=300, bbox_inches="tight")
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- #
+# Robustness along training (snapshots) and catastrophic overfitting
+# --------------------------------------------------------------------------- #
+
+#: snapshot rows are evaluated as "<model>@step<N>"
+STEP_TAG = "@step"
+
+
+def snapshot_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation rows of snapshots (model names ``<model>@step<N>``) as model, step, attack_name,
+    accuracy (mean over seeds), std, seeds, n."""
+    out = []
+    for (name, attack), sel in rows.groupby(["model", "attack_name"], sort=False):
+        if STEP_TAG not in name:
+            raise DataError(f"snapshots: row of model '{name}' is not a snapshot (<model>{STEP_TAG}<N>)")
+        model, step = name.rsplit(STEP_TAG, 1)
+        mean, std, k = mean_std(sel["accuracy"])
+        out.append(
+            {"model": model, "step": int(step), "attack_name": attack, "accuracy": mean, "std": std, "seeds": k}
+            | {"n": int(sel["n"].iloc[0])}
+        )
+    return pd.DataFrame(out).sort_values(["model", "attack_name", "step"], kind="stable").reset_index(drop=True)
+
+
+def catastrophic_overfitting(frame: pd.DataFrame, single_step: str, iterative: str, drop: float = 0.2) -> pd.DataFrame:
+    """The known failure of single-step training (Wong et al. 2020): between two consecutive
+    snapshots the iterative attack's accuracy falls by more than ``drop`` while the single-step
+    attack's holds or rises.  One row per (model, step) where it happens: step_before, step,
+    the two accuracies of each attack."""
+    out = []
+    for model, sel in frame.groupby("model", sort=False):
+        it = sel[sel["attack_name"] == iterative].set_index("step")["accuracy"]
+        ss = sel[sel["attack_name"] == single_step].set_index("step")["accuracy"]
+        steps = sorted(set(it.index) & set(ss.index))
+        for a, b in zip(steps, steps[1:]):
+            if it[a] - it[b] > drop and ss[b] >= ss[a]:
+                out.append(
+                    {
+                        "model": model,
+                        "step_before": a,
+                        "step": b,
+                        f"acc[{iterative}]": f"{it[a]:.4f} -> {it[b]:.4f}",
+                        f"acc[{single_step}]": f"{ss[a]:.4f} -> {ss[b]:.4f}",
+                    }
+                )
+    return pd.DataFrame(out, columns=["model", "step_before", "step", f"acc[{iterative}]", f"acc[{single_step}]"])
+
+
+def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_csv, out_html) -> None:
+    """The snapshot accuracies (tidy CSV with a ``catastrophic_overfitting`` column) and an HTML
+    page: per model and attack the accuracy at each step, and the flagged steps."""
+    flagged = {(r.model, r.step) for r in flags.itertuples()}
+    tidy = frame.assign(catastrophic_overfitting=[(m, s) in flagged for m, s in zip(frame["model"], frame["step"])])
+    labels = spec.get("attack_labels", {})
+    info = spec.get("model_info", {})
+    show = tidy.pivot_table(index=["model", "attack_name"], columns="step", values="accuracy", sort=False)
+    show.index = [
+        f"{info.get(m, {}).get('column', m)} ({info.get(m, {}).get('label', '')}), {labels.get(a, a)}"
+        for m, a in show.index
+    ]
+    show = show.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    show.columns = [f"step {c:,}" for c in show.columns]
+    show.index.name = "model, attack"
+    if len(flags):
+        items = "".join(
+            f"<li>{html.escape(r.model)}: steps {r.step_before:,} -> {r.step:,}</li>" for r in flags.itertuples()
+        )
+        verdict = (
+            f"<p><b>Catastrophic overfitting</b> (iterative accuracy down by more than {spec['overfit_drop']:.2f} "
+        )
+        verdict += f"between snapshots while the single-step accuracy holds or rises):</p><ul>{items}</ul>"
+    else:
+        verdict = f"<p><b>Catastrophic overfitting:</b> none (no drop above {spec['overfit_drop']:.2f}).</p>"
+    text = caption(
+        spec,
+        f"{spec.get('title', 'Robustness along training')}: accuracy of each model's snapshots under "
+        + ", ".join(labels.get(a, a) for a in spec["attacks"]),
+    )
+    write_table(tidy, show, caption=text, label="snapshots", csv=out_csv, html_path=out_html, html_extra=verdict)
+
+
+def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
+    """Accuracy against training step (log x): one colour per model, one line style per attack
+    (solid: iterative, dashed: single-step); catastrophic overfitting marked with a red cross."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    labels = spec.get("attack_labels", {})
+    info = spec.get("model_info", {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    models = list(dict.fromkeys(frame["model"]))
+    for i, m in enumerate(models):
+        for a in spec["attacks"]:
+            sel = frame[(frame["model"] == m) & (frame["attack_name"] == a)]
+            style = "--" if a == spec.get("single_step") else "-"
+            name = f"{info.get(m, {}).get('column', m)}, {labels.get(a, a)}"
+            ax.plot(sel["step"], sel["accuracy"], style, marker="o", ms=3, color=plt.cm.tab10(i % 10), label=name)
+    for r in flags.itertuples():
+        sel = frame[
+            (frame["model"] == r.model) & (frame["attack_name"] == spec["iterative"]) & (frame["step"] == r.step)
+        ]
+        ax.plot(sel["step"], sel["accuracy"], "x", color="red", ms=12, mew=3)
+    if len(flags):
+        ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training step (log scale)")
+    ax.set_ylabel("accuracy")
+    title = spec.get("title", "Robustness along training")
+    if spec.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    for o in outputs:
+        fig.savefig(o, dpi=300, bbox_inches="tight")
+    plt.close(fig)

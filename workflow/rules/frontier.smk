@@ -50,3 +50,62 @@ rule frontier_table:
         "python -m e2sad frontier-table --spec {params.spec:q} --rows {input.rows:q} --models {input.models:q} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} "
         "--out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
+
+
+# ---- robustness along training: each snapshot (written by train, beside the model) under
+# frontier.snapshot_attacks on the first frontier.snapshot_n_test test images
+rule frontier_snapshot_evaluate:
+    input:
+        model=model_in,
+        data=data_in,
+    output:
+        f"{R}/frontier/snapshots/{{model}}/seed{{seed}}/step{{step}}/{{attack}}.json",
+    log:
+        f"{R}/logs/frontier/snapshot/{{model}}/seed{{seed}}/step{{step}}/{{attack}}.log",
+    wildcard_constraints:
+        attack=regex(STUDY.science_attacks),
+        step=r"\d+",
+    conda:
+        "../../envs/e2sad.yaml"
+    threads: COMPUTE["eval_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu_slots=GPU_SLOT,
+    params:
+        snapshot=lambda w: f"{STUDY.snapshot_dir(w.model, w.seed)}/step{w.step}.pt",
+        attack=lambda w: STUDY.attack_args(w.attack),
+        common=lambda w: STUDY.snapshot_eval_args(w.model),
+    shell:
+        "python -m e2sad evaluate --name {wildcards.model}@step{wildcards.step} --model {params.snapshot:q} "
+        "--data {input.data:q} --attack-name {wildcards.attack} {params.attack} {params.common} "
+        "--seed {wildcards.seed} --threads {threads} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule frontier_snapshots:
+    input:
+        STUDY.snapshot_inputs(),
+    output:
+        csv=f"{R}/frontier/snapshots.csv",
+        html=report(
+            f"{R}/frontier/snapshots.html",
+            caption="../../report/frontier_snapshots.rst",
+            category="Frontier",
+            labels={"artifact": "robustness along training (table)"},
+        ),
+        pdf=f"{R}/frontier/snapshots.pdf",
+        png=report(
+            f"{R}/frontier/snapshots.png",
+            caption="../../report/frontier_snapshots.rst",
+            category="Frontier",
+            labels={"artifact": "robustness along training (figure)"},
+        ),
+    log:
+        f"{R}/logs/frontier/snapshots.log",
+    conda:
+        "../../envs/e2sad.yaml"
+    params:
+        spec=lambda w: spec_json(STUDY.snapshot_spec()),
+    shell:
+        "python -m e2sad frontier-snapshots --spec {params.spec:q} --rows {input:q} --out-csv {output.csv:q} "
+        "--out-html {output.html:q} --out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"

@@ -26,8 +26,9 @@ rule train:
         ckpt_every=COMPUTE["ckpt_every"],
         progress_every=COMPUTE["progress_every"],
         log_every=COMPUTE.get("log_every", 50),
+        snapshots=lambda w: STUDY.snapshot_args(w.model, w.seed),
     shell:
         "python -m e2sad train --name {wildcards.model} --data {input.data:q} {params.args} "
         "--seed {wildcards.seed} --threads {threads} --ckpt {params.ckpt:q} "
         "--ckpt-every {params.ckpt_every} --progress-every {params.progress_every} --log-every {params.log_every} "
-        "--log-csv {output.log_csv:q} --out {output.model:q} 2>&1 | tee {log:q}"
+        "--log-csv {output.log_csv:q} {params.snapshots} --out {output.model:q} 2>&1 | tee {log:q}"
