@@ -121,7 +121,15 @@ def main(argv=None):
     cfg = merged([str(REPO / "config.yaml"), *a.configfile])
     datasets = cfg["datasets"]
     seeds = len(cfg["seeds"])
-    models = {n: m for n, m in cfg["models"].items() if m["dataset"] in datasets}
+    # the models `all` trains: those of the tables and figures of the active datasets (not, e.g.,
+    # the frontier's own models, which only `snakemake frontier` trains)
+    used = {
+        m
+        for t in [*cfg["tables"].values(), *cfg["figures"].values()]
+        if t["dataset"] in datasets
+        for m in t["models"] + t.get("substitutes", [])
+    }
+    models = {n: m for n, m in cfg["models"].items() if m["dataset"] in datasets and n in used}
     ev = cfg["evaluation"]
 
     # --- training: one step per distinct (dataset, defense, hyperparameters)

@@ -15,7 +15,7 @@ import yaml
 from .errors import ConfigError
 
 #: keys of a model that are not its defense's hyperparameters
-MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "steps")
+MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "train_steps")
 #: keys of an attack entry that are not the attack's hyperparameters
 ATTACK_META = ("kind", "label")
 

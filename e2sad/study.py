@@ -179,10 +179,10 @@ class Study:
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
 
     def steps_of(self, model: str) -> int:
-        """Training iterations of a model: its own ``steps`` (the frontier's equal-cost models),
+        """Training iterations of a model: its own ``train_steps`` (the frontier's equal-cost models),
         else its dataset's ``training.<dataset>.steps``."""
         m = self.models[model]
-        return int(m.get("steps", self.config["training"][m["dataset"]]["steps"]))
+        return int(m.get("train_steps", self.config["training"][m["dataset"]]["steps"]))
 
     def _entry_cost(self, m: dict) -> float:
         """One training step of a model entry in forward passes of one image (batch x passes)."""

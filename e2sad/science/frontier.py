@@ -56,7 +56,7 @@ def frontier_models(config: dict, step_cost) -> dict[str, dict]:
         return {}
 
     def steps_of(m: dict) -> int:
-        return int(m.get("steps", config["training"][m["dataset"]]["steps"]))
+        return int(m.get("train_steps", config["training"][m["dataset"]]["steps"]))
 
     total = steps_of(models[budget]) * step_cost(models[budget])
     out = {}
@@ -64,7 +64,7 @@ def frontier_models(config: dict, step_cost) -> dict[str, dict]:
         if name == budget or name not in models:
             continue
         m = models[name]
-        out[frontier_model_name(name, "equal_cost")] = {**m, "steps": equal_cost_steps(total, step_cost(m))}
+        out[frontier_model_name(name, "equal_cost")] = {**m, "train_steps": equal_cost_steps(total, step_cost(m))}
     return out
 
 
