@@ -9,6 +9,7 @@ import json
 import pandas as pd
 import pytest
 from helpers_data import smoke_config
+from test_config_errors import _set
 from test_study import REPO, SCHEMA, study
 
 from e2sad.config import check_config, check_science
@@ -117,17 +118,6 @@ def test_missing_result_is_one_line():
     with pytest.raises(Exception) as info:
         frontier_table(rows, costs, spec)
     assert "frontier: no result for model" in str(info.value) and "\n" not in str(info.value)
-
-
-def _set(path, value):
-    def f(cfg):
-        *keys, last = path.split("/")
-        d = cfg
-        for k in keys:
-            d = d[k]
-        d[last] = value
-
-    return f
 
 
 BAD = [

@@ -274,14 +274,29 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
             fontsize=7,
             va="top",
         )
+    _finish(
+        fig,
+        ax,
+        spec,
+        "Cost-robustness frontier",
+        "training cost (TFLOP, log scale)",
+        f"accuracy under {labels.get(robust, robust)}",
+        outputs,
+    )
+
+
+def _finish(fig, ax, spec: dict, title: str, xlabel: str, ylabel: str, outputs: list[str]) -> None:
+    """Log x, accuracy y in [0, 1], the title with the scale note wrapped, the legend outside, saved at 300 dpi."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("training cost (TFLOP, log scale)")
-    ax.set_ylabel(f"accuracy under {labels.get(robust, robust)}")
-    title = spec.get("title", "Cost-robustness frontier")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    title = spec.get("title", title)
     if spec.get("note"):
-        import textwrap
-
         title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
@@ -379,8 +394,6 @@ def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs
     import matplotlib
 
     matplotlib.use("Agg")
-    import textwrap
-
     import matplotlib.pyplot as plt
 
     labels = spec.get("attack_labels", {})
@@ -400,17 +413,4 @@ def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs
         ax.plot(sel["step"], sel["accuracy"], "x", color="red", ms=12, mew=3)
     if len(flags):
         ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting")
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("training step (log scale)")
-    ax.set_ylabel("accuracy")
-    title = spec.get("title", "Robustness along training")
-    if spec.get("note"):
-        title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    for o in outputs:
-        fig.savefig(o, dpi=300, bbox_inches="tight")
-    plt.close(fig)
+    _finish(fig, ax, spec, "Robustness along training", "training step (log scale)", "accuracy", outputs)
