@@ -47,7 +47,7 @@ from common import _FlopCount, batch, machine, make_clock, med, setup, spread, t
 
 from e2sad import defenses as D  # noqa: E402
 from e2sad.attacks import fgsm, loss_fn  # noqa: E402
-from e2sad.models import MnistCNN  # noqa: E402
+from e2sad.models import FirstConv2d, MnistCNN  # noqa: E402
 from e2sad.train import precision_context  # noqa: E402
 
 E2 = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, clip_second="range")
@@ -256,6 +256,11 @@ def main(argv=None):
     ap.add_argument("--only", default=None, help="comma-separated step labels to run (e.g. 'natural,e2sad entropy')")
     ap.add_argument("--no-passes", dest="passes", action="store_false", help="skip the pass timings (no floors)")
     ap.add_argument("--channels-last", action="store_true", help="model in channels_last memory format")
+    ap.add_argument(
+        "--plain-conv1",
+        action="store_true",
+        help="conv1's input gradient by oneDNN (before 2026-11-26) instead of FirstConv2d's GEMM + shifted adds",
+    )
     ap.add_argument("--data", default=None, help="prepared MNIST .pt (default: uniform noise; timing is the same)")
     a = ap.parse_args(argv)
 
@@ -266,6 +271,7 @@ def main(argv=None):
     unit, scale = ("GFLOP", 1e-9) if a.clock == "flops" else ("ms", 1e3)
     other = "bf16" if a.precision == "fp32" else "fp32"
     ctxs = {"fp32": precision_context("fp32", dev), "bf16": precision_context("bf16", dev)}
+    FirstConv2d.fast_input_grad = not a.plain_conv1
     model = MnistCNN().to(dev)
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -289,7 +295,7 @@ def main(argv=None):
     S: dict[str, list[float]] = {j[0]: [] for j in jobs if j[0] != "passes"}
     print(
         f"# {machine(dev)}; clock {a.clock}; batch {a.batch_size}; precision {a.precision}; "
-        f"channels_last {a.channels_last}; reps {a.reps} (+{a.warmup} warmup)"
+        f"channels_last {a.channels_last}; plain conv1 {a.plain_conv1}; reps {a.reps} (+{a.warmup} warmup)"
     )
     for rep in range(a.warmup + a.reps):
         timed = rep >= a.warmup

@@ -13,6 +13,7 @@ Both return logits; the softmax of the tables is applied inside the losses
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
@@ -58,6 +59,67 @@ class PerImageNormalize(nn.Module):
         return f"mode={self.mode}"
 
 
+class _InputGradByGemm(torch.autograd.Function):
+    """Identity on a convolution's output ``y = conv2d(x, W)`` (stride 1, no dilation, one group)
+    that adds the gradient to ``x`` as one GEMM and k*k shifted adds; ``W`` and the bias get theirs
+    from ``y``'s own (oneDNN) node, only when the backward asks for them."""
+
+    @staticmethod
+    def forward(ctx, y, x, weight, padding):
+        ctx.save_for_backward(weight)
+        ctx.x_shape, ctx.padding = x.shape, padding
+        ctx.x_node = torch.autograd.graph.get_gradient_edge(x).node if x.requires_grad else None
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        grad_x = None
+        if ctx.needs_input_grad[1] and _engine_will_run(ctx.x_node):
+            (weight,) = ctx.saved_tensors
+            n, c_in, h, w = ctx.x_shape
+            c_out, _, kh, kw = weight.shape
+            ho, wo, p = grad_y.shape[2], grad_y.shape[3], ctx.padding
+            # dL/dx[c, y+i-p, x+j-p] = sum_o W[o, c, i, j] g[o, y, x]: one GEMM gives every tap's
+            # plane (a view of channels_last gradients), each then added at its shift
+            g = grad_y.permute(0, 2, 3, 1).reshape(-1, c_out)
+            taps = torch.mm(weight.reshape(c_out, -1).t().contiguous(), g.t()).view(c_in, kh, kw, n, ho, wo)
+            padded = grad_y.new_zeros(c_in, n, h + 2 * p, w + 2 * p)
+            for i in range(kh):
+                for j in range(kw):
+                    padded[:, :, i : i + ho, j : j + wo] += taps[:, i, j]
+            grad_x = padded[:, :, p : p + h, p : p + w].permute(1, 0, 2, 3)
+        return grad_y, grad_x, None, None
+
+
+def _engine_will_run(node) -> bool:
+    """Whether the running backward needs ``node`` (False for the input when
+    ``torch.autograd.grad``/``backward(inputs=...)`` asks for the parameters only)."""
+    try:
+        return node is not None and torch._C._will_engine_execute_node(node)
+    except (AttributeError, RuntimeError):  # private API: without it, compute the gradient
+        return node is not None
+
+
+class FirstConv2d(nn.Conv2d):
+    """A network's first convolution, the same layer and parameters as ``nn.Conv2d``.  With one
+    input channel (MNIST, Fashion-MNIST) on the CPU, its input gradient (every attack step needs
+    it) is computed as one GEMM plus k*k shifted adds: oneDNN computes it as a transposed
+    convolution with one output channel at ~7 GFLOP/s, 12 ms of a 90 ms F + B_in at batch 64
+    (bench/README.md, roofline).  With 3 input channels (SVHN) oneDNN is faster and is kept.
+    Equal to ``nn.Conv2d``'s gradient within float rounding; deterministic.  ``fast_input_grad =
+    False`` gives the plain layer (bench/bench_training.py --plain-conv1)."""
+
+    fast_input_grad = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fast = self.fast_input_grad and self.in_channels == 1 and x.device.type == "cpu"
+        fast = fast and self.stride == (1, 1) and self.dilation == (1, 1) and self.padding_mode == "zeros"
+        if not fast or self.padding[0] != self.padding[1]:
+            return super().forward(x)
+        y = F.conv2d(x.detach(), self.weight, self.bias, padding=self.padding)
+        return _InputGradByGemm.apply(y, x, self.weight, self.padding[0]) if x.requires_grad else y
+
+
 class MnistCNN(nn.Module):
     """Table A.1: conv 32 5x5 s1 p2, ReLU, maxpool 2; conv 64 5x5 s1 p2, ReLU,
     maxpool 2 (each ReLU computed after its pool: the same values); FC 1024, ReLU; FC 10
@@ -72,7 +134,7 @@ class MnistCNN(nn.Module):
         # Table A.1's exactly, with the ReLU on a quarter of the elements (~4-13% of a CPU step).
         # The convolutions keep their indices (features.0, features.3): model files are unchanged.
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 5, stride=1, padding=2),
+            FirstConv2d(channels, 32, 5, stride=1, padding=2),
             nn.MaxPool2d(2),
             nn.ReLU(),
             nn.Conv2d(32, 64, 5, stride=1, padding=2),
@@ -100,7 +162,7 @@ class SvhnCNN(nn.Module):
         self.normalize = PerImageNormalize(normalization)
         side = ((size - 8) // 2 - 2) // 2
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 5),
+            FirstConv2d(channels, 32, 5),
             nn.ReLU(),
             nn.Conv2d(32, 64, 5),
             nn.MaxPool2d(2),  # pool before ReLU: the same values (see MnistCNN)

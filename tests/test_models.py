@@ -111,3 +111,49 @@ def test_channels_last_trains_deterministically_and_as_the_default_order_within_
         moved = (sd[k] - init[k]).abs().max()
         assert 0 < moved < 0.05, k  # init is the one train() started from
         assert (sc[k] - sd[k]).abs().max() <= 1e-4 * max(float(moved), 1e-3), k
+
+
+def test_first_conv_input_gradient_is_the_plain_layers_within_rounding(monkeypatch):
+    """FirstConv2d's GEMM + shifted-adds input gradient equals nn.Conv2d's up to float rounding (in
+    both memory orders, for MNIST's padded and an unpadded layer), also as a function of the
+    weights (double backward); its weight and bias gradients are nn.Conv2d's bit for bit; all
+    deterministic; a parameters-only backward leaves the input gradient out."""
+    from e2sad.models import FirstConv2d
+
+    torch.manual_seed(0)
+    for padding, size in ((2, 28), (0, 20)):
+        for channels_last in (False, True):
+            fast = FirstConv2d(1, 32, 5, padding=padding)
+            plain = torch.nn.Conv2d(1, 32, 5, padding=padding)
+            plain.load_state_dict(fast.state_dict())
+            if channels_last:
+                fast, plain = (m.to(memory_format=torch.channels_last) for m in (fast, plain))
+            x = torch.rand(8, 1, size, size)
+            v = None
+            grads = []
+            for layer in (fast, fast, plain):
+                xa = x.clone().requires_grad_(True)
+                out = layer(xa)
+                assert (type(out.grad_fn).__name__ == "_InputGradByGemmBackward") == (layer is fast)
+                v = torch.linspace(-1, 1, out.numel()).view_as(out) if v is None else v
+                gx, gw, gb = torch.autograd.grad(out.mul(v).sum(), [xa, layer.weight, layer.bias], create_graph=True)
+                (gww,) = torch.autograd.grad(gx.square().sum(), layer.weight)  # through the input gradient
+                grads.append([gx.detach(), gw, gb, gww])
+            (fa, fb, pl) = grads
+            assert all(torch.equal(a, b) for a, b in zip(fa, fb))  # deterministic
+            assert torch.equal(fa[1], pl[1]) and torch.equal(fa[2], pl[2])  # oneDNN's own weight/bias grads
+            for a, b in zip(fa, pl):
+                assert a.shape == b.shape and b.abs().max() > 0
+                assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+    # a parameters-only backward does not compute the input gradient (the input's does, once)
+    calls = []
+    mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda *a: calls.append(1) or mm(*a))
+    layer, xa = FirstConv2d(1, 32, 5, padding=2), torch.rand(4, 1, 28, 28, requires_grad=True)
+    torch.autograd.grad(layer(xa).sum(), layer.weight)
+    assert calls == []
+    torch.autograd.grad(layer(xa).sum(), xa)
+    assert calls == [1]
+    # the SVHN layer (3 channels) stays oneDNN's
+    svhn = FirstConv2d(3, 32, 5)
+    assert svhn(torch.rand(2, 3, 32, 32).requires_grad_(True)).grad_fn.name() == "ConvolutionBackward0"
