@@ -198,6 +198,7 @@ def cmd_prepare(a):
 
 def _train_opts(p):
     from .defenses import DEFENSES
+    from .train import COMPILE_MODES
 
     p.add_argument("--name", default="model", help="model name, for logs")
     _net_opts(p)
@@ -215,6 +216,12 @@ def _train_opts(p):
         "--merge-clean",
         action="store_true",
         help="one backward gives the clean loss's parameter grads and the first attack gradient",
+    )
+    p.add_argument(
+        "--compile",
+        default="none",
+        choices=COMPILE_MODES,
+        help="torch.compile mode for the training step (compute.compile; none: eager)",
     )
     p.add_argument("--ckpt", default=None, help="checkpoint path (kept outside the outputs)")
     p.add_argument("--ckpt-every", type=_positive_int, default=500)
@@ -263,6 +270,7 @@ def cmd_train(a):
         stop_after=a.stop_after,
         merge_clean=a.merge_clean,
         channels_last=a.channels_last,
+        compile_mode=a.compile,
         log_every=a.log_every,
         snapshots=tuple(a.snapshots),
         snapshot_dir=a.snapshot_dir,
@@ -535,22 +543,27 @@ def _frontier_opts(p):
     p.add_argument("--spec", required=True, help="JSON: cells, attacks, model_info, robust, budget, ...")
     p.add_argument("--rows", nargs="+", required=True, help="JSON result rows (evaluate)")
     p.add_argument("--models", nargs="+", required=True, help="trained model files (their sidecars give step times)")
+    p.add_argument("--snapshots", default=None, help="snapshots.csv (robustness along training), for its statement")
     _table_outs(p)
     p.add_argument("--out-fig", nargs="+", required=True, help="figure files (.pdf, .png)")
 
 
 @command("frontier-table", "cost-robustness frontier: table, figure and checked statements", _frontier_opts)
 def cmd_frontier_table(a):
+    import pandas as pd
+
     from .costs import cost_rows
     from .science import frontier_statements, frontier_table, load_json_rows, plot_frontier, render_frontier
 
     t0 = time.time()
     spec = _json_arg(a.spec)
     df = frontier_table(load_json_rows(a.rows), cost_rows(a.models), spec)
-    st = frontier_statements(df, spec)
+    snaps = pd.read_csv(a.snapshots) if a.snapshots else None
+    st = frontier_statements(df, spec, snaps)
     render_frontier(df, st, spec, a.out_csv, a.out_tex, a.out_html)
     plot_frontier(df, spec, a.out_fig)
-    _sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, t0, values={"spec": spec}, inputs=a.rows + a.models)
+    inputs = a.rows + a.models + ([a.snapshots] if a.snapshots else [])
+    _sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, t0, values={"spec": spec}, inputs=inputs)
     for r in st.itertuples():
         print(f"{r.verdict}: {r.statement}: {r.numbers}", file=sys.stderr)
 

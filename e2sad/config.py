@@ -15,7 +15,7 @@ import yaml
 from .errors import ConfigError
 
 #: keys of a model that are not its defense's hyperparameters
-MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "train_steps")
+MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "train_steps", "train_recipe")
 #: keys of an attack entry that are not the attack's hyperparameters
 ATTACK_META = ("kind", "label")
 
@@ -514,11 +514,28 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
                 "(ifgsm, pgd, apgd_ce, apgd_t) to flag catastrophic overfitting"
             )
 
+    recipes = fr.get("recipes") or {}
+    for name, r in recipes.items():
+        if name not in fr["models"]:
+            raise ConfigError(
+                f"config: frontier.recipes.{name}: model '{name}' is not one of frontier.models ({_few(fr['models'])})"
+            )
+        if "schedule" in r:
+            from .train import lr_at
+
+            try:
+                lr_at(0, int(r["steps"]), float(r.get("lr", 1e-3)), r["schedule"])
+            except ConfigError as e:
+                raise ConfigError(f"config: frontier.recipes.{name}.schedule: {e}") from None
+    warnings = []
+    if "own_recipe" in fr["protocols"] and not recipes:
+        warnings.append("frontier.protocols: own_recipe without frontier.recipes adds no row")
+
     def cost(m):
         return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
 
     derived = frontier_models(config, cost)
     clash = sorted(set(derived) & set(models))
     if clash:
-        raise ConfigError(f"config: models.{clash[0]}: name taken by the frontier's equal-cost model; rename it")
-    return []
+        raise ConfigError(f"config: models.{clash[0]}: name taken by the frontier's derived model; rename it")
+    return warnings

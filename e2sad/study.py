@@ -157,7 +157,7 @@ class Study:
     def train_args(self, model: str) -> str:
         """Every hyperparameter of a model's training as explicit options."""
         m = self.models[model]
-        t = self.config["training"][m["dataset"]]
+        t = self.training_of(model)
         c = self.compute
         args = [
             self.net_args(model),
@@ -176,6 +176,8 @@ class Study:
             args.append("--merge-clean")
         if c.get("channels_last", False):
             args.append("--channels-last")
+        if c.get("compile", "none") != "none":
+            args.append(f"--compile {c['compile']}")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
 
     def steps_of(self, model: str) -> int:
@@ -184,9 +186,16 @@ class Study:
         m = self.models[model]
         return int(m.get("train_steps", self.config["training"][m["dataset"]]["steps"]))
 
+    def training_of(self, model: str) -> dict:
+        """A model's training settings: its dataset's ``training.<dataset>``, with a frontier
+        recipe's batch size, optimizer, lr and schedule over them (``<model>__own_recipe``)."""
+        m = self.models[model]
+        return {**self.config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
+
     def _entry_cost(self, m: dict) -> float:
         """One training step of a model entry in forward passes of one image (batch x passes)."""
-        return self.config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
+        t = {**self.config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
+        return t["batch_size"] * step_cost(m["defense"], m)
 
     def train_cost(self, model: str) -> float:
         """A training job's cost in forward passes of one image: steps x batch x the step's passes

@@ -176,6 +176,7 @@ CASES = [
         ["figures.figure_3_3.panels.b", "'pgd40'", "kind pgd", "fgsm or ifgsm"],
     ),
     ("bad_device", _set("compute/device", "gpu"), ["compute.device", "'gpu'", "auto, cpu, cuda, cuda:N"]),
+    ("bad_compile_mode", _set("compute/compile", "fast"), ["compute.compile", "'fast'", "reduce-overhead"]),
     (
         "bad_model_name",
         _set("models/my model", {"dataset": "mnist", "defense": "natural", "column": "x", "label": "H"}),

@@ -45,6 +45,35 @@ def test_equal_cost_steps_spend_the_budget_models_flops():
     assert len(s.frontier_inputs()) == len(trained) * len(fr["attacks"]) * len(s.seeds)
 
 
+def test_own_recipe_trains_with_the_methods_published_settings():
+    """Protocol own_recipe: the models of frontier.recipes (FGSM-RS: Adam, cyclic lr, batch 100,
+    10 epochs at paper scale; smaller at smoke) are trained as <model>__own_recipe with the
+    recipe's steps, batch, optimizer, lr and schedule, costed with its batch; others get no row."""
+    cfg = smoke_config()
+    assert "own_recipe" in cfg["frontier"]["protocols"]
+    s = study(cfg)
+    recipe = cfg["frontier"]["recipes"]["mnist_fgsm_rs_H"]
+    own = [c for c in s.frontier_spec()["cells"] if c[1] == "own_recipe"]
+    assert own == [["mnist_fgsm_rs_H", "own_recipe", "mnist_fgsm_rs_H__own_recipe"]]
+    args = s.train_args("mnist_fgsm_rs_H__own_recipe")
+    assert f"--steps {recipe['steps']} --batch-size {recipe['batch_size']} --optimizer adam --lr 0.005" in args
+    assert "--schedule cyclic" in args and "--eps 0.3 --alpha 0.375" in args
+    assert "--schedule" not in s.train_args("mnist_fgsm_rs_H")  # the equal-iterations model is unchanged
+    one = s.train_cost("mnist_fgsm_rs_H") / s.steps_of("mnist_fgsm_rs_H") / s.config["training"]["mnist"]["batch_size"]
+    assert s.train_cost("mnist_fgsm_rs_H__own_recipe") == pytest.approx(recipe["steps"] * recipe["batch_size"] * one)
+    # reduced scale leaves it out (its 6,000 steps do not fit the reduced frontier's hour)
+    from test_study import merged
+
+    assert "own_recipe" not in merged("config/reduced.yaml")["frontier"]["protocols"]
+    assert merged()["frontier"]["recipes"]["mnist_fgsm_rs_H"] == {
+        "steps": 6000,
+        "batch_size": 100,
+        "optimizer": "adam",
+        "lr": 0.005,
+        "schedule": "cyclic",
+    }
+
+
 def test_changing_trades_beta_touches_only_trades_and_the_frontier():
     cfg = smoke_config()
     before = study(cfg)
@@ -131,6 +160,16 @@ BAD = [
     ("robust_not_listed", _set("frontier/robust", "fgsm_0.4"), ["frontier.robust", "'fgsm_0.4'"]),
     ("stray_seed", _set("frontier/seeds", [7]), ["frontier.seeds.0", "seed 7"]),
     ("bad_protocol", _set("frontier/protocols", ["equal_time"]), ["frontier.protocols.0", "'equal_time'"]),
+    (
+        "recipe_of_unlisted_model",
+        _set("frontier/recipes", {"mnist_hamm_H": {"steps": 10}}),
+        ["frontier.recipes.mnist_hamm_H", "'mnist_hamm_H'", "not one of frontier.models"],
+    ),
+    (
+        "recipe_bad_schedule",
+        _set("frontier/recipes", {"mnist_fgsm_rs_H": {"steps": 10, "schedule": "cosine"}}),
+        ["frontier.recipes.mnist_fgsm_rs_H.schedule", "'cosine'", "cyclic"],
+    ),
 ]
 
 
@@ -195,6 +234,20 @@ def test_catastrophic_overfitting_is_a_pgd_collapse_while_fgsm_holds():
             ]
     flags = catastrophic_overfitting(pd.DataFrame(rows), "fgsm_0.3", "pgd20_0.3", drop=0.2)
     assert flags[["model", "step_before", "step"]].values.tolist() == [["fgsm_at", 30, 100]]
+    # ... and it reaches the frontier's checked statements (the snapshots.csv column)
+    frame = pd.DataFrame(rows)
+    frame["catastrophic_overfitting"] = [(r["model"], r["step"]) == ("fgsm_at", 100) for r in rows]
+    spec = {"robust": "autoattack_0.3", "overfit_drop": 0.2}
+    empty = pd.DataFrame(columns=["defense", "protocol", "model", "n"])
+
+    def verdict(snapshots):
+        st = frontier_statements(empty, spec, snapshots)
+        return st[st["statement"].str.contains("overfits catastrophically")][["verdict", "numbers"]].values.tolist()
+
+    [[v, numbers]] = verdict(frame)
+    assert v == "FAIL" and "fgsm_at at step 100" in numbers and "10, 30, 100" in numbers
+    assert verdict(frame.assign(catastrophic_overfitting=False))[0][0] == "PASS"
+    assert verdict(None) == []
 
 
 def test_snapshot_plan_and_bad_snapshot_attacks():

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from e2sad.models import MnistCNN, PerImageNormalize, SvhnCNN, n_parameters
@@ -157,3 +158,32 @@ def test_first_conv_input_gradient_is_the_plain_layers_within_rounding(monkeypat
     # the SVHN layer (3 channels) stays oneDNN's
     svhn = FirstConv2d(3, 32, 5)
     assert svhn(torch.rand(2, 3, 32, 32).requires_grad_(True)).grad_fn.name() == "ConvolutionBackward0"
+
+
+@pytest.mark.slow
+def test_compiled_training_step_gives_the_eager_weights_within_rounding(mnist):
+    """compute.compile: the step through torch.compile (inductor, CPU) trains the same weights as the
+    eager step up to float rounding (plain SGD, clean loss; see the channels_last test for why)."""
+    from e2sad.train import train
+
+    kw = dict(
+        data={"x_train": mnist["x_train"][:512], "y_train": mnist["y_train"][:512]},
+        dataset="mnist",
+        defense="natural",
+        hparams={},
+        optimizer="sgd",
+        lr=0.05,
+        steps=3,
+        batch_size=32,
+        progress_every=0,
+        device="cpu",
+    )
+    eager, _ = train(**kw)
+    compiled, _ = train(compile_mode="default", **kw)
+    torch.manual_seed(0)
+    init = MnistCNN().state_dict()
+    se, sc = eager.state_dict(), compiled.state_dict()
+    assert set(se) == set(sc)  # the module's own names (no _orig_mod prefix)
+    for k in se:
+        moved = (se[k] - init[k]).abs().max()
+        assert 0 < moved and (sc[k] - se[k]).abs().max() <= 1e-4 * max(float(moved), 1e-3), k

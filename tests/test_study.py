@@ -162,3 +162,14 @@ def test_gpu_jobs_take_one_gpu_slot_and_cpu_jobs_none():
     assert "gpu_slots=4" in profile["resources"]
     for rules in ("train", "attack", "science", "frontier"):
         assert "gpu_slots=GPU_SLOT" in (REPO / f"workflow/rules/{rules}.smk").read_text(), rules
+
+
+def test_compile_key_reaches_the_training_command_line_only_when_set():
+    """compute.compile (opt-in torch.compile / CUDA graphs for the training step) is passed to
+    every training as --compile MODE; with the default (none) no training carries it."""
+    cfg = smoke_config()
+    plain = study(cfg)
+    assert not any("--compile" in plain.train_args(m) for m in plain.models)
+    cfg["compute"]["compile"] = "reduce-overhead"
+    s = study(cfg)
+    assert len(s.models) > 10 and all("--compile reduce-overhead" in s.train_args(m) for m in s.models)

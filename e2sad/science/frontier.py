@@ -9,7 +9,10 @@ Two protocols, named on every artifact:
   budget model's (by default e2SAD's), cost counted as the workflow counts it everywhere
   (:meth:`e2sad.study.Study.train_cost`: steps x batch x the defense's declared passes, each
   pass one forward's FLOPs; for the CNNs here F, B_in and B_w are within ~10 % of each other).
-  The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again).
+  The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again);
+- ``own_recipe``: a method's own published training recipe (``frontier.recipes``: steps, batch
+  size, optimizer, learning rate, schedule), for the models that declare one
+  (``<model>__own_recipe``).
 
 The table gives per (model, protocol) the steps, the training TFLOP, the measured step time
 x natural, and the accuracy under each frontier attack (mean +- std over seeds); the figure
@@ -27,7 +30,9 @@ from ..errors import DataError
 from ..render import BREAK, fmt_ms, write_table
 from .common import caption, mean_std
 
-PROTOCOLS = ("equal_iterations", "equal_cost")
+PROTOCOLS = ("equal_iterations", "equal_cost", "own_recipe")
+#: the training keys a recipe may set (the rest come from training.<dataset>)
+RECIPE_KEYS = ("batch_size", "optimizer", "lr", "schedule")
 SEP = "__"
 
 
@@ -45,21 +50,29 @@ def equal_cost_steps(budget_cost: float, step_cost: float) -> int:
 
 def frontier_models(config: dict, step_cost) -> dict[str, dict]:
     """The model entries the frontier adds: for ``equal_cost``, each model's own entry with
-    ``steps`` set so that its training cost equals the budget model's.  ``step_cost(entry)``:
-    the cost of one training step of a model entry (the Study's count)."""
+    ``train_steps`` set so that its training cost equals the budget model's; for ``own_recipe``,
+    each model of ``frontier.recipes`` with the recipe's steps and ``train_recipe`` (batch size,
+    optimizer, lr, schedule).  ``step_cost(entry)``: the cost of one training step of a model
+    entry (the Study's count)."""
     fr = config.get("frontier") or {}
+    out = {}
+    if fr and "own_recipe" in fr.get("protocols", []):
+        for name, r in (fr.get("recipes") or {}).items():
+            if name in config["models"]:
+                recipe = {k: r[k] for k in RECIPE_KEYS if k in r}
+                entry = {**config["models"][name], "train_steps": int(r["steps"]), "train_recipe": recipe}
+                out[frontier_model_name(name, "own_recipe")] = entry
     if not fr or "equal_cost" not in fr.get("protocols", []):
-        return {}
+        return out
     models = config["models"]
     budget = fr.get("budget", fr["models"][0])
     if budget not in models:
-        return {}
+        return out
 
     def steps_of(m: dict) -> int:
         return int(m.get("train_steps", config["training"][m["dataset"]]["steps"]))
 
     total = steps_of(models[budget]) * step_cost(models[budget])
-    out = {}
     for name in fr["models"]:
         if name == budget or name not in models:
             continue
@@ -75,6 +88,8 @@ def frontier_cells(config: dict) -> list[tuple[str, str, str]]:
     cells = []
     for protocol in fr.get("protocols", []):
         for m in fr.get("models", []):
+            if protocol == "own_recipe" and m not in (fr.get("recipes") or {}):
+                continue
             trained = m if (protocol == "equal_iterations" or m == budget) else frontier_model_name(m, protocol)
             cells.append((m, protocol, trained))
     return cells
@@ -140,10 +155,12 @@ def _acc(df: pd.DataFrame, defense: str, protocol: str, attack: str) -> tuple[fl
     return float(r[f"acc[{attack}]"]), str(r["model"])
 
 
-def frontier_statements(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def frontier_statements(df: pd.DataFrame, spec: dict, snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
     """Claims about the frontier, each PASS/FAIL (or n/a when a defense or protocol is absent)
     with the numbers behind it.  The verdicts are on means; with one seed or few test images a
-    difference below the binomial std (about sqrt(p(1-p)/n)) does not tell the defenses apart."""
+    difference below the binomial std (about sqrt(p(1-p)/n)) does not tell the defenses apart.
+    ``snapshots``: the rows of ``snapshots.csv`` (robustness along training, with its
+    ``catastrophic_overfitting`` column), for the claim that no defense overfits catastrophically."""
     robust, ref = spec["robust"], spec.get("reference")
     labels = spec.get("attack_labels", {})
     out = []
@@ -179,6 +196,16 @@ def frontier_statements(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
             None if not pgd else best["defense"] == "pgd_at",
             f"most robust: {best['model']} {best[f'acc[{robust}]']:.4f}" + (f"; PGD-AT {pgd[0]:.4f}" if pgd else ""),
         )
+    if snapshots is not None and len(snapshots):
+        hit = snapshots[snapshots["catastrophic_overfitting"].astype(str).str.lower() == "true"]
+        models = sorted(set(snapshots["model"]))
+        add(
+            "no defense overfits catastrophically along training (iterative accuracy down by more than "
+            f"{spec.get('overfit_drop', 0.2):.2f} between snapshots while the single-step accuracy holds or rises)",
+            hit.empty,
+            f"{len(models)} models, snapshots at steps {', '.join(map(str, sorted(set(snapshots['step']))))}"
+            + ("" if hit.empty else "; flagged: " + ", ".join(f"{r.model} at step {r.step}" for r in hit.itertuples())),
+        )
     return pd.DataFrame(out)
 
 
@@ -209,7 +236,8 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
         spec,
         f"{spec.get('title', 'Cost-robustness frontier')}: accuracy on the first {n} test images; "
         "equal iterations = the paper's protocol (the same steps and batch for every defense), "
-        f"equal cost = each defense trained for the steps whose training FLOPs equal {spec['budget']}'s.",
+        f"equal cost = each defense trained for the steps whose training FLOPs equal {spec['budget']}'s"
+        + ("; own recipe = the method's published recipe." if "own_recipe" in set(df["protocol"]) else "."),
     )
     write_table(
         df,
@@ -225,7 +253,8 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
 
 def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
     """Robust (AutoAttack) accuracy against training TFLOP (log x): one marker per defense and
-    protocol (filled: equal iterations, open: equal cost), error bars over seeds, e2SAD drawn
+    protocol (filled circle: equal iterations, open square: equal cost, diamond: own recipe),
+    error bars over seeds, e2SAD drawn
     larger, and the paper's claimed e2SAD point (its IFGSM-30 accuracy, not AutoAttack) apart."""
     import matplotlib
 
@@ -245,14 +274,14 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
         both = r["trained_as"] in set(df[df["protocol"] != r["protocol"]]["trained_as"])
         protocol_label = "both protocols: the equal-cost budget" if both else r["protocol"].replace("_", " ")
         acc, std = r[f"acc[{robust}]"], r[f"std[{robust}]"]
-        filled = r["protocol"] == "equal_iterations"
+        filled = r["protocol"] != "equal_cost"
         big = r["defense"] == "e2sad"
         c = colours[r["defense"]]
         ax.errorbar(
             r["train_tflop"],
             acc,
             yerr=None if pd.isna(std) else std,
-            fmt="o" if filled else "s",
+            fmt={"equal_iterations": "o", "own_recipe": "D"}.get(r["protocol"], "s"),
             ms=11 if big else 7,
             mfc=c if filled else "white",
             mec=c,

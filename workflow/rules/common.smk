@@ -94,3 +94,10 @@ def surface_in(w):
 
 def figure_of(w):
     return STUDY.figures[w.figure]
+
+
+def frontier_snapshots_in(w):
+    """snapshots.csv for the frontier's statements, when robustness along training is planned."""
+    return (
+        {"snapshots": f"{R}/frontier/snapshots.csv"} if STUDY.snapshot_inputs() else {}
+    )

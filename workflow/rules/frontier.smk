@@ -22,6 +22,7 @@ use rule evaluate as frontier_evaluate with:
 
 rule frontier_table:
     input:
+        unpack(frontier_snapshots_in),
         rows=STUDY.frontier_inputs(),
         models=STUDY.frontier_model_files(),
     output:
@@ -46,8 +47,12 @@ rule frontier_table:
         "../../envs/e2sad.yaml"
     params:
         spec=lambda w: spec_json(STUDY.frontier_spec()),
+        snapshots=lambda w, input: (
+            f"--snapshots {q(input.snapshots)}" if "snapshots" in input.keys() else ""
+        ),
     shell:
         "python -m e2sad frontier-table --spec {params.spec:q} --rows {input.rows:q} --models {input.models:q} "
+        "{params.snapshots} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} "
         "--out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
 
