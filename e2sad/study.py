@@ -189,13 +189,14 @@ class Study:
     def training_of(self, model: str) -> dict:
         """A model's training settings: its dataset's ``training.<dataset>``, with a frontier
         recipe's batch size, optimizer, lr and schedule over them (``<model>__own_recipe``)."""
-        m = self.models[model]
+        return self._entry_training(self.models[model])
+
+    def _entry_training(self, m: dict) -> dict:
         return {**self.config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
 
     def _entry_cost(self, m: dict) -> float:
         """One training step of a model entry in forward passes of one image (batch x passes)."""
-        t = {**self.config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
-        return t["batch_size"] * step_cost(m["defense"], m)
+        return self._entry_training(m)["batch_size"] * step_cost(m["defense"], m)
 
     def train_cost(self, model: str) -> float:
         """A training job's cost in forward passes of one image: steps x batch x the step's passes
