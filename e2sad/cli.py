@@ -648,20 +648,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"e2sad: error: {self.prog}: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, just that subcommand gets its options.
+
+    Adding a subcommand's options may import its declarations (and so torch);
+    building only the one that runs keeps jobs that do not need torch (tables,
+    plots) from paying its ~3 s import.
+    """
     from .declare import load_plugins
 
     load_plugins()
     ap = _Parser(prog="python -m e2sad", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="SUBCOMMAND")
     for name, (help_, options, _) in COMMANDS.items():
-        options(sub.add_parser(name, help=help_))
+        p = sub.add_parser(name, help=help_)
+        if only is None or name == only:
+            options(p)
     return ap
 
 
 def main(argv=None) -> int:
     try:
-        ap = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        first = next((t for t in argv if not t.startswith("-")), None)
+        ap = build_parser(first if first in COMMANDS else None)
         args = ap.parse_args(argv)
         if getattr(args, "threads", None):
             import torch
