@@ -1,8 +1,8 @@
 """Stronger evaluation (``snakemake robustness``): is e2SAD's robustness an artefact of a weak attack?
 
 Per model the paper's attack (IFGSM, k = 30; Table 3.1) is set beside the
-strongest attack found (PGD with random restarts, APGD-CE, APGD-T of
-AutoAttack); a drop of more than ``flag_drop`` is flagged "possible gradient
+strongest attack found (the config's: PGD with random restarts, APGD-CE,
+APGD-T and the standard AutoAttack); a drop of more than ``flag_drop`` is flagged "possible gradient
 masking".
 """
 
