@@ -532,7 +532,8 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
         warnings.append("frontier.protocols: own_recipe without frontier.recipes adds no row")
 
     def cost(m):
-        return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m)
+        merge = config.get("compute", {}).get("merge_clean", False)
+        return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m, merge)
 
     derived = frontier_models(config, cost)
     clash = sorted(set(derived) & set(models))

@@ -58,15 +58,32 @@ SECOND_STEP_VARIANTS = SECOND_STEP.choices
 
 #: time of each pass relative to a forward F on the 2-core CPU of bench/README.md (Table A.1 CNN,
 #: batch 256): B_in input-gradient backward, B_w parameter backward, B_inc B_in with create_graph,
-#: DB_w Hamm's double backward.  Only used to order jobs (costliest first) and estimate times.
-PASS_COST = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34}
+#: DB_w Hamm's double backward, B_xw one backward to the input and the parameters together (the
+#: ``merge_clean`` pass; 2.00 F of FLOPs, bench/README.md "Merge experiment").  Used to order jobs
+#: (costliest first), estimate times and count the frontier's training cost.
+PASS_COST = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34, "B_xw": 2.00}
 
 
-def step_cost(defense: str, hparams: dict) -> float:
-    """One training step of ``defense`` in units of a forward pass (its declared pass counts)."""
+def step_passes(defense: str, hparams: dict, merge_clean: bool = False) -> dict[str, int]:
+    """The passes of one training step of ``defense`` (its declaration's counts).
+
+    ``merge_clean`` (``compute.merge_clean``), for the defenses declared ``merge_clean=True``
+    (those with a clean term, :func:`_clean_pass`): the clean term's parameter backward and the
+    first attack gradient's input backward are one B_xw instead of a B_w and a B_in.
+    """
+    decl = DEFENSES.get_decl(defense, "defense")
     # a declaration without pass counts is taken as natural training (one forward, one backward)
-    passes = DEFENSES.get_decl(defense, "defense").extra.get("passes", lambda hp: {"F": 1, "B_w": 1})(hparams)
-    return sum(n * PASS_COST[p] for p, n in passes.items())
+    passes = dict(decl.extra.get("passes", lambda hp: {"F": 1, "B_w": 1})(hparams))
+    if merge_clean and decl.extra.get("merge_clean"):
+        passes["B_in"] -= 1
+        passes["B_w"] -= 1
+        passes["B_xw"] = passes.get("B_xw", 0) + 1
+    return passes
+
+
+def step_cost(defense: str, hparams: dict, merge_clean: bool = False) -> float:
+    """One training step of ``defense`` in units of a forward pass (:func:`step_passes`)."""
+    return sum(n * PASS_COST[p] for p, n in step_passes(defense, hparams, merge_clean).items())
 
 
 @dataclass
@@ -134,6 +151,7 @@ def natural(model, x, y, **_):
     params=(ALPHA, EPS),
     paper="Goodfellow et al. 2015; paper eq. 2.6 with FGSM",
     passes=lambda hp: {"F": 2, "B_in": 1, "B_w": 2},
+    merge_clean=True,
 )
 def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False, **_):
     """FGSM adversarial training, eq. (2.6): alpha J(x) + (1 - alpha) J(x_fgsm).
@@ -153,6 +171,7 @@ def fgsm_at(model, x, y, *, alpha: float, eps: float, merge_clean: bool = False,
     params=(ALPHA, EPS, K),
     paper="Kurakin et al. 2017; paper eq. 2.6 with IFGSM",
     passes=lambda hp: {"F": hp["k"] + 1, "B_in": hp["k"], "B_w": 2},
+    merge_clean=True,
 )
 def ifgsm_at(model, x, y, *, alpha: float, eps: float, k: int, merge_clean: bool = False, **_):
     """IFGSM adversarial training, eq. (2.6) with x_adv from IFGSM (step eps/k, k steps).
@@ -209,6 +228,7 @@ def second_step_grad(
     paper="paper eq. 3.3, Algorithm 1",
     passes=lambda hp: {"F": 3 + (hp.get("second_step") == "random_start"), "B_in": 2, "B_w": 3},
     random=lambda hp: hp.get("second_step") == "random_start",
+    merge_clean=True,
 )
 def e2sad_loss(
     model,
@@ -277,6 +297,7 @@ def e2sad_loss(
     params=(ALPHA, EPS, NORM),
     paper="Hamm & Mehra 2017; paper eq. 2.8",
     passes=lambda hp: {"F": 2, "B_in": 1, "B_inc": 1, "B_w": 1, "DB_w": 1},
+    merge_clean=True,
 )
 def hamm_minimax(model, x, y, *, alpha: float, eps: float, norm: str = "l1", merge_clean: bool = False, **_):
     """Hamm's minimax defense, eq. (2.8), with the paper's mixture of clean loss:

@@ -172,7 +172,7 @@ class Study:
         ]
         if t.get("schedule", "constant") != "constant":
             args.append(f"--schedule {t['schedule']}")
-        if c.get("merge_clean", False) and m["defense"] != "natural":
+        if c.get("merge_clean", False) and DEFENSES.get_decl(m["defense"], "defense").extra.get("merge_clean"):
             args.append("--merge-clean")
         if c.get("channels_last", False):
             args.append("--channels-last")
@@ -196,7 +196,8 @@ class Study:
 
     def _entry_cost(self, m: dict) -> float:
         """One training step of a model entry in forward passes of one image (batch x passes)."""
-        return self._entry_training(m)["batch_size"] * step_cost(m["defense"], m)
+        merge = self.compute.get("merge_clean", False)
+        return self._entry_training(m)["batch_size"] * step_cost(m["defense"], m, merge)
 
     def train_cost(self, model: str) -> float:
         """A training job's cost in forward passes of one image: steps x batch x the step's passes

@@ -173,3 +173,33 @@ def test_compile_key_reaches_the_training_command_line_only_when_set():
     cfg["compute"]["compile"] = "reduce-overhead"
     s = study(cfg)
     assert len(s.models) > 10 and all("--compile reduce-overhead" in s.train_args(m) for m in s.models)
+
+
+def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost():
+    """compute.merge_clean: --merge-clean only for the defenses declared merge_clean=True (those
+    whose code takes it), and their step then counts one B_xw in place of a B_in and a B_w."""
+    import inspect
+
+    from e2sad.defenses import DEFENSES, PASS_COST, step_cost, step_passes
+
+    for name in DEFENSES:
+        takes = "merge_clean" in inspect.signature(DEFENSES[name].fn).parameters
+        assert bool(DEFENSES.get_decl(name, "defense").extra.get("merge_clean")) == takes, name
+    hp = {"alpha": 0.5, "eps": 0.3}
+    assert step_passes("fgsm_at", hp, True) == {"F": 2, "B_in": 0, "B_w": 1, "B_xw": 1}
+    saved = PASS_COST["B_in"] + PASS_COST["B_w"] - PASS_COST["B_xw"]
+    assert step_cost("fgsm_at", hp, True) == pytest.approx(step_cost("fgsm_at", hp) - saved)
+    rs = {"eps": 0.3, "alpha": 0.375}
+    assert step_passes("fgsm_rs", rs, True) == step_passes("fgsm_rs", rs)
+
+    cfg = smoke_config()
+    plain = study(copy.deepcopy(cfg))
+    cfg["compute"]["merge_clean"] = True
+    merged = study(cfg)
+    assert "--merge-clean" in merged.train_args("mnist_e2sad_S") and "--merge-clean" in merged.train_args(
+        "mnist_fgsm03_H"
+    )
+    assert not any("--merge-clean" in merged.train_args(m) for m in ("mnist_natural_H", "mnist_fgsm_rs_H"))
+    assert not any("--merge-clean" in plain.train_args(m) for m in plain.models)
+    assert merged.train_cost("mnist_e2sad_S") < plain.train_cost("mnist_e2sad_S")
+    assert merged.train_cost("mnist_fgsm_rs_H") == plain.train_cost("mnist_fgsm_rs_H")
