@@ -56,6 +56,30 @@ def test_iterative_is_stronger_than_single_step(natural_model, batch):
     assert a_pgd <= a_fgsm
 
 
+def test_autoattack_runs_the_papers_iterations_and_is_torchattacks_at_ten(mnist, monkeypatch):
+    """Our standard AutoAttack is torchattacks' four attacks in a MultiAttack; at steps=10 it is
+    exactly ``torchattacks.AutoAttack`` (which builds them with 10 iterations), and by default its
+    APGD-CE, APGD-T and FAB-T run the paper's 100."""
+    import torch
+    import torchattacks
+
+    from e2sad.attacks import ATTACKS, autoattack
+
+    torch.manual_seed(0)
+    from e2sad.models import MnistCNN
+
+    model = MnistCNN().eval()
+    x, y = mnist["x_test"][:8], mnist["y_test"][:8]
+    ref = torchattacks.AutoAttack(model, norm="Linf", eps=0.1, version="standard", n_classes=10, seed=0)(x, y)
+    assert torch.equal(autoattack(model, x, y, eps=0.1, steps=10), ref)
+    seen = []
+    monkeypatch.setattr(torchattacks.MultiAttack, "forward", lambda self, a, b: seen.extend(self.attacks) or a)
+    autoattack(model, x, y, eps=0.1)
+    assert [type(a).__name__ for a in seen] == ["APGD", "APGDT", "FAB", "Square"]
+    assert [a.steps for a in seen[:3]] == [100, 100, 100] and seen[3].n_queries == 5000
+    assert ATTACKS["autoattack"].params and "steps" in [p.name for p in ATTACKS["autoattack"].params]
+
+
 def test_autoattack_is_the_worst_case_within_the_ball(mnist):
     """torchattacks' standard AutoAttack, declared as an attack kind: its points stay in the
     eps-ball and [0, 1], and no point it leaves correct is one that APGD-CE alone breaks."""
