@@ -113,7 +113,7 @@ def pack(base: Path, out: Path, models: list[tuple[str, Path]]) -> None:
     with tarfile.open(tmp, "w:gz") as tar:
         for p in sorted(base.rglob("*")):
             if p.is_file() and p.suffix != ".pt":
-                tar.add(p, arcname=str(p.relative_to(REPO)))
+                tar.add(p, arcname=os.path.relpath(p, REPO))
     tmp.replace(out / "results.tgz")
     for name, f in models:
         if f.exists() and not (out / f"{name}.pt").exists():
@@ -172,6 +172,8 @@ def main() -> int:
     ap.add_argument("--deadline", type=float, default=540, help="seconds from start; jobs still running then stop")
     ap.add_argument("--bench", nargs="*", default=["fp32", "tf32", "bf16"], help="precisions to time")
     ap.add_argument("--bench-timeout", type=float, default=45)
+    ap.add_argument("--micro", type=int, default=2000, help="steps of the sharing/sync/compile runs; 0 skips")
+    ap.add_argument("--device", default="cuda", help="device of the bench and micro runs")
     ap.add_argument("--tests", default="-m 'not slow and not slurm' -n 4 --dist loadfile", help="pytest args; '' skips")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
@@ -202,10 +204,30 @@ def main() -> int:
     for prec in args.bench:
         r.run(
             f"bench_{prec}",
-            f"python bench/project.py --configfile config/paper-gpu.yaml --time --device cuda "
+            f"python bench/project.py --configfile config/paper-gpu.yaml --time --device {args.device} "
             f"--precision {prec} --reps 5 --warmup 2",
             args.bench_timeout,
         )
+
+    if args.micro:
+        # issue 13 items 4-5: natural training steps/s with a host sync every step vs every
+        # 50, with torch.compile (CUDA graphs), and 1 vs 4 trainings sharing the device;
+        # read off the progress lines (cumulative img/s at N/2 and N)
+        base = (
+            f"python -m e2sad train --dataset {st.dataset_of(args.models[0])} --data {data['data']} "
+            f"{st.train_args(args.models[0])} --steps {args.micro} --progress-every {args.micro // 2} "
+            f"--device {args.device} --threads 2 --seed 0"
+        )
+        tmp = f"{st.results}/micro"
+        for name, extra in [
+            ("micro_sync1", "--log-every 1"),
+            ("micro_sync50", "--log-every 50"),
+            ("micro_x4", "--log-every 50"),
+            ("micro_compile", "--log-every 50 --compile reduce-overhead"),
+        ]:
+            n = 4 if name == "micro_x4" else 1
+            cmd = " & ".join(f"{base} {extra} --name {name}_{i} --out {tmp}/{name}_{i}.pt" for i in range(n))
+            r.run(name, f"mkdir -p {tmp}; {cmd}; wait", 120)
 
     def chain(m: str) -> None:
         for name, cmd in chains[m]:
@@ -215,7 +237,10 @@ def main() -> int:
                 continue
             ok = r.run(f"{m} {name}", cmd)
             with LOCK:  # what is done so far is in --out even if the call is cut short
-                pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
+                try:
+                    pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
+                except Exception as e:  # a failed pack must not end the chain
+                    print(f"pack failed: {e!r}", flush=True)
             if not ok and name == "train":
                 return
 
