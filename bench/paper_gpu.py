@@ -227,7 +227,7 @@ def main() -> int:
         ]:
             n = 4 if name == "micro_x4" else 1
             cmd = " & ".join(f"{base} {extra} --name {name}_{i} --out {tmp}/{name}_{i}.pt" for i in range(n))
-            r.run(name, f"mkdir -p {tmp}; {cmd}; wait", 120)
+            r.run(name, f"mkdir -p {tmp}; {cmd}; wait", 90 if "compile" in name else 45)
 
     def chain(m: str) -> None:
         for name, cmd in chains[m]:
