@@ -22,9 +22,10 @@ from .science import ablation_models, ablation_variant_models, frontier_cells, f
 
 #: sustained FLOP/s of one job, for the projection printed before a run.  CPU: one thread of the
 #: 2-core AMD EPYC of bench/README.md (a forward of the Table A.1 CNN, batch 256: 7.1 GFLOP in
-#: 156.6 ms = 45 GFLOP/s; measured 2026-11).  GPU: not measured here (no GPU lent yet); 5 TFLOP/s is
-#: a conservative figure for these small CNNs (bench/project.py --time --device cuda measures it).
-RATES = {"cpu": 45e9, "cuda": 5e12}
+#: 156.6 ms = 45 GFLOP/s; measured 2026-11).  GPU: one NVIDIA H100, tf32, one job at a time:
+#: 46,110 TFLOP in 51.1 min = 15 TFLOP/s (bench/project.py --time --device cuda, 2026-11-26;
+#: docs/results/paper-gpu/README.md); the step is memory- and launch-bound (bf16 is no faster).
+RATES = {"cpu": 45e9, "cuda": 15e12}
 #: test-set size assumed when n_test is null and the prepared data is not there yet
 DEFAULT_TEST_SIZE = 10_000
 

@@ -12,6 +12,7 @@ from helpers_data import smoke_config
 from snakemake.utils import update_config
 
 from e2sad.config import check_config
+from e2sad.data import FORMATS
 from e2sad.study import Study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,9 +92,13 @@ def test_fashion_overlay_is_planned_from_its_declaration():
 
 
 def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    for n in FORMATS["idx"][1]:
+        (full / n).write_bytes(b"")
     cfg = smoke_config()
-    cfg["data"]["mnist"]["src"] = [str(tmp_path / "empty"), "../shared/data/mnist"]
-    assert study(cfg).data_source("mnist") == str(REPO / "../shared/data/mnist")
+    cfg["data"]["mnist"]["src"] = [str(tmp_path / "empty"), str(full), "../shared/data/mnist"]
+    assert study(cfg).data_source("mnist") == str(full)
 
 
 def test_projection_warns_before_a_paper_run_on_the_cpu():
