@@ -293,6 +293,7 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
             mew=2.5 if big else 1.5,
             ecolor=c,
             capsize=3,
+            zorder=4 if big else 3,  # e2SAD on top of the equal-cost squares around its budget
             label=f"{r['column']} ({protocol_label})",
         )
     paper = spec.get("paper_point")
