@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import builtins
 import io
-import re
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,7 +157,8 @@ def test_evaluate_refuses_crafted_file(tmp_path, tiny_data, role):
     assert proc.returncode == 2, lines
     assert len(lines) == 1, lines
     # builtins.open pickles as io.open (Python 3.11) or _io.open (3.12)
-    assert re.match(rf"e2sad: error: {re.escape(str(crafted))}: refused: loading it would import and call _?io\.open", lines[0]), lines
+    expected = rf"e2sad: error: {re.escape(str(crafted))}: refused: loading it would import and call _?io\.open"
+    assert re.match(expected, lines[0]), lines
     assert not marker.exists(), "the payload ran"
     assert not out.exists()
 
