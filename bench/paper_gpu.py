@@ -128,6 +128,50 @@ def pack(base: Path, out: Path, models: list[tuple[str, Path]]) -> None:
             (out / f"{name}.pt.tmp").replace(out / f"{name}.pt")
 
 
+PIECE = 15 * 2**20  # the device returns files of at most 16 MiB
+
+
+def split_ckpt(ckpt: Path, out: Path, name: str) -> int:
+    """An unfinished training's checkpoint (~39 MB with Adam's state) into ``out`` as
+    ``<name>.ckpt.00``, ``.01``, ... of at most 15 MiB each, so that it comes back and can be carried
+    into the next session (``--ckpt-in``). Returns the number of pieces."""
+    for old in out.glob(f"{name}.ckpt.*"):
+        old.unlink()
+    data = ckpt.read_bytes()
+    pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
+    for i, piece in enumerate(pieces):
+        tmp = out / f"{name}.ckpt.{i:02d}.tmp"
+        tmp.write_bytes(piece)
+        tmp.replace(out / f"{name}.ckpt.{i:02d}")
+    log_csv = ckpt.with_name(ckpt.name + ".log.csv")  # the training log so far: the final log is whole
+    if log_csv.exists():
+        (out / f"{name}.ckpt.log.csv").write_bytes(log_csv.read_bytes())
+    return len(pieces)
+
+
+def join_ckpt(src: Path, name: str, ckpt: Path) -> bool:
+    """The pieces ``split_ckpt`` wrote, carried in ``src``, back into the checkpoint the training
+    resumes from (unless a checkpoint is already there, as on a warm machine)."""
+    pieces = sorted(src.glob(f"{name}.ckpt.[0-9][0-9]"))
+    if not pieces or ckpt.exists():
+        return False
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt.with_name(ckpt.name + ".joining")
+    with open(tmp, "wb") as f:
+        for p in pieces:
+            f.write(p.read_bytes())
+    log_csv = src / f"{name}.ckpt.log.csv"
+    if log_csv.exists():
+        ckpt.with_name(ckpt.name + ".log.csv").write_bytes(log_csv.read_bytes())
+    tmp.replace(ckpt)
+    return True
+
+
+def ckpt_of(cmd: str) -> str:
+    """The ``--ckpt`` path of a training command line."""
+    return shlex.split(cmd)[shlex.split(cmd).index("--ckpt") + 1]
+
+
 def watchdog(seconds: float, fh) -> None:
     """Ends this process (and its job groups' leader) ``seconds`` after the start, whatever hangs."""
     time.sleep(max(seconds - (time.time() - T0), 0))
@@ -187,6 +231,11 @@ def main() -> int:
         "--deselect tests/test_workflow.py::test_lint_and_format_are_clean",
         help="pytest args; '' skips",
     )
+    ap.add_argument(
+        "--ckpt-in",
+        default=".gpu/ckpt",
+        help="folder of checkpoint pieces (<model>.ckpt.NN) brought back by an earlier call, to resume from",
+    )
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
 
@@ -241,6 +290,10 @@ def main() -> int:
             cmd = " & ".join(f"{base} {extra} --name {name}_{i} --out {tmp}/{name}_{i}.pt" for i in range(n))
             r.run(name, f"mkdir -p {tmp}; {cmd}; wait", 90 if "compile" in name else 45)
 
+    for m, jobs in chains.items():
+        if join_ckpt(REPO / args.ckpt_in, m, REPO / ckpt_of(jobs[0][1])):
+            log(f"RESUME {m} from the checkpoint pieces in {args.ckpt_in}", fh)
+
     def chain(m: str) -> None:
         for name, cmd in chains[m]:
             target = cmd.rsplit("--out ", 1)[1]
@@ -267,6 +320,10 @@ def main() -> int:
 
     log(f"packing ({r.left():.0f}s left)", fh)
     pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
+    for m, jobs in chains.items():  # an unfinished training: its checkpoint comes back in pieces
+        ckpt = REPO / ckpt_of(jobs[0][1])
+        if ckpt.exists() and not (REPO / st.model_file(m, args.seed)).exists():
+            log(f"{m}: checkpoint in {split_ckpt(ckpt, out, m)} pieces ({ckpt.stat().st_size:,} bytes)", fh)
     log("done", fh)
     return 0
 
