@@ -48,3 +48,32 @@ def test_bench_training_prints_a_roofline_against_the_peak_of_the_same_run():
     assert float(f.group(2)) > 0 and 0 < int(f.group(3)) < 200
     step = re.search(r"^step: natural\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
     assert step and float(step.group(1)) > float(f.group(1))  # a step is more than its forward
+
+
+def test_paper_gpu_checkpoint_pieces_round_trip(tmp_path, monkeypatch):
+    """bench/paper_gpu.py: an unfinished training's checkpoint leaves in pieces (the device returns
+    files of at most 16 MiB) with its log, and comes back whole in a later session; a checkpoint
+    already there (a warm machine) is kept."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+
+    monkeypatch.setattr(paper_gpu, "PIECE", 1000)
+    ckpt = tmp_path / "run" / "ckpt.pt"
+    ckpt.parent.mkdir()
+    data = os.urandom(2500)
+    ckpt.write_bytes(data)
+    (tmp_path / "run" / "ckpt.pt.log.csv").write_text("step,loss\n1,2.3\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m.ckpt.07").write_bytes(b"stale")  # a piece of an older call goes
+    assert paper_gpu.split_ckpt(ckpt, out, "m") == 3
+    assert sorted(p.name for p in out.iterdir()) == ["m.ckpt.00", "m.ckpt.01", "m.ckpt.02", "m.ckpt.log.csv"]
+    assert max(p.stat().st_size for p in out.glob("m.ckpt.0*")) == 1000
+    back = tmp_path / "next" / "ckpt.pt"
+    assert paper_gpu.join_ckpt(out, "m", back)
+    assert back.read_bytes() == data
+    assert (tmp_path / "next" / "ckpt.pt.log.csv").read_text() == "step,loss\n1,2.3\n"
+    back.write_bytes(b"newer")
+    assert not paper_gpu.join_ckpt(out, "m", back) and back.read_bytes() == b"newer"
+    assert not paper_gpu.join_ckpt(out, "other", tmp_path / "x.pt")
+    assert paper_gpu.ckpt_of("python -m e2sad train --ckpt a/b.pt --out c.pt") == "a/b.pt"
