@@ -169,7 +169,8 @@ def join_ckpt(src: Path, name: str, ckpt: Path) -> bool:
 
 def ckpt_of(cmd: str) -> str:
     """The ``--ckpt`` path of a training command line."""
-    return shlex.split(cmd)[shlex.split(cmd).index("--ckpt") + 1]
+    words = shlex.split(cmd)
+    return words[words.index("--ckpt") + 1]
 
 
 def watchdog(seconds: float, fh) -> None:
