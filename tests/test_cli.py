@@ -23,3 +23,29 @@ def test_table_and_plot_jobs_do_not_import_torch(cmd):
 def test_training_job_builds_its_options_from_the_declarations():
     mods = imported_modules("train", "--help")
     assert "torch" in mods and "e2sad.defenses" in mods
+
+
+HEAP_PROBE = """
+import ctypes, sys
+from e2sad.cli import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+addr = libc.malloc(8 << 20)  # an 8 MB buffer, the size of an activation of a pass at batch 64
+heap = [line.split()[0].split("-") for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]")]
+print(any(int(lo, 16) <= addr < int(hi, 16) for lo, hi in heap))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc/self/maps")
+def test_every_job_keeps_freed_memory_in_its_heap():
+    """glibc gives a fresh process an 8 MB buffer as its own mmap (fresh pages, page-faulted
+    on first touch); after keep_freed_memory() (called by every job's main) it comes from the
+    heap, which is never trimmed, so a pass reuses memory it has already touched."""
+    out = {}
+    for mode in ("default", "keep"):
+        proc = subprocess.run([sys.executable, "-c", HEAP_PROBE, mode], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-500:]
+        out[mode] = proc.stdout.strip()
+    assert out == {"default": "False", "keep": "True"}
