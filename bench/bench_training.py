@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _FlopCount, batch, machine, make_clock, med, setup, spread, table  # noqa: E402
+from common import PEAK, _FlopCount, batch, machine, make_clock, med, setup, spread, table, time_peak  # noqa: E402
 
 from e2sad import defenses as D  # noqa: E402
 from e2sad.attacks import fgsm, loss_fn  # noqa: E402
@@ -111,7 +111,6 @@ PASSES = {
     "opt": "opt  Adam step",
     "zero_grad": "zero_grad",
 }
-PEAK = {"peak_sgemm": "sgemm 2048^3", "peak_conv_fwd": "conv2 forward", "peak_conv_bwd": "conv2 backward (in + w)"}
 
 
 def time_passes(model, params, opt, x, y, ctx, clock, T):
@@ -162,26 +161,6 @@ def time_passes(model, params, opt, x, y, ctx, clock, T):
         T["B_inc"].append(t1 - t0)
         T["DB_w" if combined else "DB"].append(t3 - t2)
     opt.zero_grad(set_to_none=True)
-
-
-def time_peak(model, x, clock, T) -> None:
-    """The machine's attainable peak, in the same repetition as the passes: a 2048^3 sgemm, and
-    the model's largest convolution (the second, 32 -> 64 channels, 5x5, on the batch's 14x14
-    maps) forward and backward (input and weight gradients), in the model's memory format."""
-    a = torch.rand(2048, 2048, device=x.device)
-    t0 = clock()
-    torch.mm(a, a)
-    T["peak_sgemm"].append(clock() - t0)
-    conv = model.features[3]
-    fmt = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) else None
-    h = torch.rand(x.shape[0], conv.in_channels, 14, 14, device=x.device)
-    h = (h.contiguous(memory_format=fmt) if fmt else h).requires_grad_(True)
-    t0 = clock()
-    out = conv(h)
-    t1 = clock()
-    torch.autograd.grad(out, [h, conv.weight], out)
-    T["peak_conv_fwd"].append(t1 - t0)
-    T["peak_conv_bwd"].append(clock() - t1)
 
 
 def flops_of(fn, *args) -> float:

@@ -119,3 +119,26 @@ def table(rows: list[list], header: list[str]) -> str:
     lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in cells]
     lines.insert(1, "  ".join("-" * x for x in w))
     return "\n".join(lines)
+
+
+PEAK = {"peak_sgemm": "sgemm 2048^3", "peak_conv_fwd": "conv2 forward", "peak_conv_bwd": "conv2 backward (in + w)"}
+
+
+def time_peak(model, x, clock, T) -> None:
+    """The machine's attainable peak, in the same repetition as the passes: a 2048^3 sgemm, and
+    the model's largest convolution (the second, 32 -> 64 channels, 5x5, on the batch's 14x14
+    maps) forward and backward (input and weight gradients), in the model's memory format."""
+    a = torch.rand(2048, 2048, device=x.device)
+    t0 = clock()
+    torch.mm(a, a)
+    T["peak_sgemm"].append(clock() - t0)
+    conv = model.features[3]
+    fmt = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) else None
+    h = torch.rand(x.shape[0], conv.in_channels, 14, 14, device=x.device)
+    h = (h.contiguous(memory_format=fmt) if fmt else h).requires_grad_(True)
+    t0 = clock()
+    out = conv(h)
+    t1 = clock()
+    torch.autograd.grad(out, [h, conv.weight], out)
+    T["peak_conv_fwd"].append(t1 - t0)
+    T["peak_conv_bwd"].append(clock() - t1)

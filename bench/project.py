@@ -22,12 +22,14 @@ Examples:
     python bench/project.py                                      # paper config, FLOPs
     python bench/project.py --time --device cuda                 # paper config on a GPU
     python bench/project.py --configfile config/reduced.yaml --time --threads 1
+    python bench/project.py --configfile config/reduced.yaml --peak --threads 1   # the FLOP floor on this CPU
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -36,7 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import _FlopCount, machine, make_clock, setup, table  # noqa: E402
+from common import PEAK, _FlopCount, machine, make_clock, setup, table, time_peak  # noqa: E402
 
 from e2sad.attacks import input_grad  # noqa: E402
 from e2sad.config import load_yaml_strict  # noqa: E402
@@ -113,11 +115,18 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--precision", default=None, help="default: the config's compute.precision")
+    ap.add_argument(
+        "--peak",
+        action="store_true",
+        help="measure this device's attainable peak (the best of a 2048^3 sgemm and the CNN's conv2 forward and "
+        "backward, --threads threads) and print the study's FLOP floor at it",
+    )
+    ap.add_argument("--jobs", type=int, default=None, help="jobs at once for --peak (default: cores / threads; GPU: 1)")
     a = ap.parse_args(argv)
 
     # threads first: torch ops that run before set_num_threads (here the weight initialisation of the
     # models counted below) leave the process ~1.4x slower at 1 thread on this CPU (measured)
-    dev = setup(a.device, a.threads) if a.time else None
+    dev = setup(a.device, a.threads) if a.time or a.peak else None
     cfg = merged([str(REPO / "config.yaml"), *a.configfile])
     datasets = cfg["datasets"]
     seeds = len(cfg["seeds"])
@@ -291,6 +300,37 @@ def main(argv=None):
     print(table(grows, ["group", "jobs", "TFLOP", "% FLOPs", "minutes (one job at a time)"]))
     for tflops in (50, 100, 200, 400):
         print(f"  at a sustained {tflops} TFLOP/s the study's FLOPs take {total_fl / tflops / 1e12 / 60:.2f} min")
+    if a.peak:
+        rate = measure_peak(cfg, dev, a.reps, a.warmup)
+        jobs = a.jobs or (1 if dev.type == "cuda" else max(1, (os.cpu_count() or 1) // torch.get_num_threads()))
+        peak = max(rate.values())
+        floor = total_fl / (peak * jobs) / 60
+        print(
+            f"\nPeak on {machine(dev)}, {torch.get_num_threads()} thread(s) per job: "
+            + ", ".join(f"{PEAK[k]} {rate[k] * 1e-9:.1f}" for k in PEAK)
+            + " GFLOP/s"
+        )
+        print(
+            f"  FLOP floor: with {jobs} such job(s) at once the study's FLOPs take at least {floor:.1f} min at "
+            f"{peak * 1e-9:.1f} GFLOP/s per job, {floor / 0.8:.1f} min at 80 % of it (process starts, data loading "
+            "and the ops without FLOPs come on top)"
+        )
+
+
+def measure_peak(cfg: dict, dev, reps: int, warmup: int) -> dict[str, float]:
+    """FLOP/s of bench/common.py's peak ops (a 2048^3 sgemm, Table A.1's conv2 forward and backward at the
+    first dataset's training batch, in the config's memory format): medians of ``reps`` after ``warmup``."""
+    bs = cfg["training"][cfg["datasets"][0]]["batch_size"]
+    model = build_model("cnn_a1", channels_last=bool(cfg["compute"].get("channels_last"))).to(dev)
+    x = torch.rand(bs, 1, 28, 28, device=dev)
+    clock = make_clock(dev, "wall")
+    T: dict[str, list[float]] = {k: [] for k in PEAK}
+    for r in range(warmup + reps):
+        time_peak(model, x, clock, T if r >= warmup else {k: [] for k in PEAK})
+    with _FlopCount() as c:
+        fl: dict[str, list[float]] = {k: [] for k in PEAK}
+        time_peak(model, x, lambda: float(c.total), fl)
+    return {k: fl[k][0] / statistics.median(T[k]) for k in PEAK}
 
 
 if __name__ == "__main__":

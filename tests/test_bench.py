@@ -26,6 +26,26 @@ def test_project_counts_the_jobs_snakemake_plans_for_the_paper_study(tmp_path):
     assert 21.5 < train["mnist_ifgsm03_H"] / train["mnist_natural_H"] < 22.5
 
 
+def test_project_peak_prints_the_flop_floor_of_its_own_measurements():
+    """--peak: the reduced study's FLOPs over (the best peak op's rate x jobs at once), in minutes."""
+    out = subprocess.run(
+        [sys.executable, "bench/project.py", "--configfile", "config/reduced.yaml", "--peak", "--threads", "1"]
+        + ["--jobs", "2", "--reps", "1", "--warmup", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    total = float(re.search(r"^total\s+\d+\s+([\d,.]+)", out, re.M).group(1).replace(",", "")) * 1e12
+    ops = r"(?:sgemm 2048\^3|conv2 forward|conv2 backward \(in \+ w\)) ([\d.]+)"
+    rates = [float(v) * 1e9 for v in re.findall(ops, out)]
+    floor = float(re.search(r"with 2 such job\(s\) at once the study's FLOPs take at least ([\d.]+) min", out).group(1))
+    assert len(rates) == 3 and min(rates) > 0
+    assert total > 50e12  # the reduced study: ~120 TFLOP
+    assert abs(floor - total / (2 * max(rates)) / 60) < 0.06
+
+
 def test_bench_training_prints_a_roofline_against_the_peak_of_the_same_run():
     """The roofline column: exact GFLOP of each pass (F of batch 8 = 8 forwards of one image),
     achieved GFLOP/s and a fraction of the peak measured in the same run."""
