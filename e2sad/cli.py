@@ -148,7 +148,7 @@ def _load_eval(a):
     from .train import load_model, resolve_device
 
     dev = resolve_device(a.device)
-    data = load_prepared(a.data, dev)
+    data = load_prepared(a.data, dev, splits=("test",))
     if data["dataset"] != a.dataset:
         raise ConfigError(f"{a.data} holds {data['dataset']}, not {a.dataset}")
     shape = tuple(data["x_test"].shape[1:])

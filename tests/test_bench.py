@@ -97,3 +97,35 @@ def test_paper_gpu_checkpoint_pieces_round_trip(tmp_path, monkeypatch):
     assert not paper_gpu.join_ckpt(out, "m", back) and back.read_bytes() == b"newer"
     assert not paper_gpu.join_ckpt(out, "other", tmp_path / "x.pt")
     assert paper_gpu.ckpt_of("python -m e2sad train --ckpt a/b.pt --out c.pt") == "a/b.pt"
+
+
+def test_bench_ops_splits_each_pass_into_ops_whose_flops_add_up():
+    """bench/ops.py: per op of F + B_in and F + B_w, exact GFLOP (they add up to the pass's, and
+    F + B_in is two forwards' worth: FirstConv2d's input gradient is one GEMM of conv1's size),
+    times that with the rest add up to the pass, and a ceiling at or above the pass's fraction."""
+    from e2sad.models import MnistCNN, forward_flops
+
+    out = subprocess.run(
+        [sys.executable, "bench/ops.py", "--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
+    blocks = re.split(r"^(F \+ B_\w+) \(.*?\): ([\d.]+) GFLOP in ([\d.]+) ms", out, flags=re.M)[1:]
+    assert [b for b in blocks[::4]] == ["F + B_in", "F + B_w"], out
+    for label, total, ms, body in zip(*[iter(blocks)] * 4):
+        rows = re.findall(r"^(\w+)\s+[\dx ]+?\s+(\d+)\s+(-?[\d.]+)\s+-?[\d.]+%\s+([\d.]+)\s", body, re.M)
+        assert {r[0] for r in rows} >= {"convolution", "mm", "addmm"}, body
+        assert abs(sum(float(r[3]) for r in rows) - float(total)) < 0.005, (label, rows)
+        rest = re.findall(
+            r"^(?:\d+ more ops without FLOPs|outside ops \(autograd, Python\))\s+(-?[\d.]+)\s", body, re.M
+        )
+        timed = [float(m) for m in re.findall(r"^\S.*?\s(-?[\d.]+)\s+-?[\d.]+%", body, re.M)]
+        assert len(rest) == 2 and abs(sum(timed) - float(ms)) < 0.02 * len(timed), (label, timed, ms)
+        frac, ceil = re.search(r"= (\d+)% of the peak;.*\n.*ceiling.*: (\d+)%", body).groups()
+        assert 0 < int(frac) <= int(ceil)
+    f = 8 * forward_flops(MnistCNN(), (1, 28, 28)) * 1e-9
+    assert float(blocks[1]) == round(2 * f, 3)
