@@ -185,9 +185,12 @@ def main(argv=None):
             transfers.append(t)
             continue
         cells |= {(m, at) for m in t["models"] for at in t["attacks"]}
+    # a transfer substitute's own white-box evaluation of the crafted attack reads the crafted
+    # examples (evaluate --adv): one forward per image, the attack is the craft job's
+    crafted = {(s, t["attack"]) for t in transfers for s in t["substitutes"]}
     for m, at in sorted(cells):
         ds = models[m]["dataset"]
-        k = attack_passes(cfg["attacks"][at])
+        k = 0 if (m, at) in crafted else attack_passes(cfg["attacks"][at])
         n = n_test[ds] * seeds
         fwd, fb = per_img[ds]
         jobs.append(("evaluate", f"{m} {at}", n * (k * fb + fwd), ("eval", ds, n, k, 1)))
@@ -197,7 +200,7 @@ def main(argv=None):
         n = n_test[ds] * seeds
         fwd, fb = per_img[ds]
         for s in t["substitutes"]:
-            jobs.append(("craft_transfer", s, n * k * fb, ("eval", ds, n, k, 0)))
+            jobs.append(("craft_transfer", s, n * (k * fb + fwd), ("eval", ds, n, k, 1)))  # + its accuracy
         for m in t["models"]:
             nf = n * len(t["substitutes"])
             jobs.append(("evaluate_transfer", m, nf * fwd, ("eval", ds, nf, 0, 1)))

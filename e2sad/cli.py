@@ -294,6 +294,12 @@ def cmd_train(a):
 def _evaluate_opts(p):
     _eval_opts(p)
     _attack_opts(p)
+    p.add_argument(
+        "--adv",
+        default=None,
+        help="the examples `craft` already made with this attack on this model (a transfer substitute's): "
+        "the accuracy on them, instead of attacking again",
+    )
     p.add_argument("--out", required=True, help="JSON row")
 
 
@@ -305,14 +311,34 @@ def cmd_evaluate(a):
     t0 = time.time()
     model, x, y = _load_eval(a)
     params = _attack_params(a)
-    row = evaluate(model, x, y, a.attack, params, a.batch_size)
+    x_adv = _crafted(a, params, y) if a.adv else None
+    row = evaluate(model, x, y, a.attack, params, a.batch_size, x_adv=x_adv)
     row.update(model=a.name, attack_name=a.attack_name or a.attack, seed=a.seed, dataset=a.dataset)
     row["seconds"] = round(time.time() - t0, 2)
     write_json_atomic(a.out, row)
-    _sidecars([a.out], a, t0, seed=a.seed, inputs=[a.model, a.data])
+    _sidecars([a.out], a, t0, seed=a.seed, inputs=[a.model, a.data] + ([a.adv] if a.adv else []))
     print(
         f"{a.name} under {row['attack_name']} {params}: accuracy {row['accuracy']:.4f} (n={row['n']})", file=sys.stderr
     )
+
+
+def _crafted(a, params: dict, y):
+    """x_adv of a file written by ``craft`` for this very evaluation: the same model, attack,
+    parameters and test images (labels), else a one-line error naming what differs."""
+    import json
+
+    from .serialization import safe_load
+
+    blob = safe_load(a.adv, map_location=y.device)
+    want = {"substitute": a.name, "attack": a.attack_name or a.attack, "params": params}
+    have = {k: json.loads(blob[k]) if k == "params" else blob.get(k) for k in want}
+    for k in want:
+        if have[k] != want[k]:
+            raise ConfigError(f"--adv {a.adv}: crafted with {k} {have[k]!r}, this evaluation needs {want[k]!r}")
+    if blob["y"].shape != y.shape or not bool((blob["y"] == y).all()):
+        n = blob["y"].shape[0]
+        raise ConfigError(f"--adv {a.adv}: its {n} labels are not those of the first {y.shape[0]} test images")
+    return blob["x_adv"].to(y.device)
 
 
 def _craft_opts(p):

@@ -18,10 +18,12 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) ->
     return correct / max(x.shape[0], 1)
 
 
-def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500) -> dict:
-    """Accuracy of ``model`` on ``attack(x)``; returns a tidy row (without the model name)."""
+def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500, x_adv=None) -> dict:
+    """Accuracy of ``model`` on ``attack(x)``; returns a tidy row (without the model name).
+    ``x_adv``: ``attack(x)`` already made (by :func:`craft`, the same batches): not attacked again."""
     get_attack(attack)
-    x_adv = run_attack(model, x, y, attack, params, batch_size)
+    if x_adv is None:
+        x_adv = run_attack(model, x, y, attack, params, batch_size)
     linf = float((x_adv - x).abs().amax()) if x.numel() else 0.0
     return {
         "attack": attack,

@@ -229,15 +229,18 @@ class Study:
             self.train_cost(m.split("/")[-3]) * fwd[self.dataset_of(m.split("/")[-3])] for m in self.trained_models()
         )
         evals = 0.0
+        attacked, read = set(), set()  # (dataset, model, attack): one job each, whichever tables share it
         for t in self.tables.values():
             if t["dataset"] not in self.active:
                 continue
             if t["kind"] == "whitebox":
-                cells = {(m, a) for m in t["models"] for a in t["attacks"]}
+                for m, a in {(m, a) for m in t["models"] for a in t["attacks"]}:
+                    (read if self.crafted_adv(m, 0, a) else attacked).add((t["dataset"], m, a))
             else:
-                cells = {(s, t["attack"]) for s in t["substitutes"]}
+                attacked |= {(t["dataset"], s, t["attack"]) for s in t["substitutes"]}
                 evals += len(t["models"]) * len(t["substitutes"]) * (n or DEFAULT_TEST_SIZE) * fwd[t["dataset"]]
-            evals += sum(self.eval_cost(m, a, n) for m, a in cells) * fwd[t["dataset"]] * len(self.seeds)
+        evals += sum(self.eval_cost(m, a, n) * fwd[d] for d, m, a in attacked) * len(self.seeds)
+        evals += sum((n or DEFAULT_TEST_SIZE) * fwd[d] for d, _, _ in read) * len(self.seeds)  # one F on crafted
         for f in self.figures.values():
             if f["dataset"] in self.active:
                 grid = f["points"] ** 2 * f["n"] + sum(self.eval_cost(None, a, f["n"]) for a in f["panels"].values())
@@ -376,7 +379,17 @@ class Study:
 
     def transfer_adv(self, table: str, seed) -> list[str]:
         t = self.tables[table]
-        return [f"{self.results}/transfer/adv/{sub}/seed{seed}/{t['attack']}.pt" for sub in t["substitutes"]]
+        return [self.crafted_adv(sub, seed, t["attack"])[0] for sub in t["substitutes"]]
+
+    def crafted_adv(self, model: str, seed, attack: str) -> list[str]:
+        """The examples a transfer table crafts on ``model`` with ``attack`` (the craft_transfer job):
+        the white-box evaluation of the same (model, attack) reads them instead of attacking again.
+        Both jobs take their arguments from :meth:`attack_args` and :meth:`eval_args`, so the
+        examples are the ones the evaluation would make (tests/test_workflow.py checks it)."""
+        for t in self.tables.values():
+            if t["kind"] == "transfer" and model in t["substitutes"] and t["attack"] == attack:
+                return [f"{self.results}/transfer/adv/{model}/seed{seed}/{attack}.pt"]
+        return []
 
     def surface_inputs(self, figure: str, panel: str) -> list[str]:
         f = self.figures[figure]

@@ -49,3 +49,45 @@ def test_every_job_keeps_freed_memory_in_its_heap():
         assert proc.returncode == 0, proc.stderr[-500:]
         out[mode] = proc.stdout.strip()
     assert out == {"default": "False", "keep": "True"}
+
+
+def test_evaluate_on_crafted_examples_gives_the_row_of_its_own_attack(tmp_path, mnist, natural_model):
+    """A transfer substitute's white-box evaluation reads the examples craft made with the same
+    attack (evaluate --adv): the same row as attacking again; a file crafted otherwise is refused."""
+    import json
+
+    import torch
+
+    from e2sad.train import save_model
+
+    data, model = tmp_path / "mnist.pt", tmp_path / "model.pt"
+    x = (mnist["x_test"][:64] * 255).round().to(torch.uint8)
+    torch.save(
+        {
+            "dataset": "mnist",
+            "x_train": x,
+            "y_train": mnist["y_test"][:64],
+            "x_test": x,
+            "y_test": mnist["y_test"][:64],
+        },
+        data,
+    )
+    save_model(natural_model, model)
+    common = ["--name", "nat", "--model", str(model), "--data", str(data), "--dataset", "mnist", "--device", "cpu"]
+    common += ["--n", "48", "--batch-size", "16", "--attack-name", "ifgsm_3", "--attack", "ifgsm", "--eps", "0.3"]
+
+    def run(cmd, *extra):
+        return subprocess.run([sys.executable, "-m", "e2sad", cmd, *common, *extra], capture_output=True, text=True)
+
+    adv = tmp_path / "adv.pt"
+    assert run("craft", "--k", "3", "--out", str(adv)).returncode == 0
+    rows = {}
+    for how, extra in (("attacked", []), ("crafted", ["--adv", str(adv)])):
+        proc = run("evaluate", "--k", "3", *extra, "--out", str(tmp_path / f"{how}.json"))
+        assert proc.returncode == 0, proc.stderr
+        rows[how] = json.loads((tmp_path / f"{how}.json").read_text())
+        rows[how].pop("seconds")
+    assert rows["crafted"] == rows["attacked"] and rows["attacked"]["accuracy"] < 0.5
+    proc = run("evaluate", "--k", "2", "--adv", str(adv), "--out", str(tmp_path / "other.json"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "crafted with params {'eps': 0.3, 'k': 3}" in proc.stderr and "'k': 2" in proc.stderr

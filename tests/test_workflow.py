@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -97,6 +98,38 @@ def _planned_jobs(out: str) -> list[tuple[str, str]]:
         elif line.strip().startswith("wildcards:") and jobs:
             jobs[-1][1] = line.strip()[len("wildcards:") :].strip()
     return [tuple(j) for j in jobs]
+
+
+def test_a_substitutes_white_box_evaluation_reads_what_its_transfer_job_crafted(tmp_path):
+    """Table 3.2 crafts IFGSM-30 on each substitute with the arguments of the substitute's own
+    white-box IFGSM-30 evaluation (Table 3.1), so that evaluation reads the crafted file (--adv)
+    instead of attacking again: the same command otherwise, and every other evaluation attacks."""
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res")}))
+    out = smk("-n", "-p", "all", "--configfile", "config.yaml", "config/smoke.yaml", str(override))
+    cmds = [ln.split("Shell command: ", 1)[1] for ln in out.splitlines() if "Shell command: python -m e2sad" in ln]
+
+    def parse(cmd):
+        toks = shlex.split(cmd.split(" 2>&1")[0])[3:]  # python -m e2sad <sub>
+        opts: dict[str, list[str]] = {}
+        for t in toks[1:]:
+            if t.startswith("--"):
+                opt = opts.setdefault(t, [])
+            else:
+                opt.append(t)
+        return toks[0], (opts["--name"][0], opts["--attack-name"][0]), opts
+
+    jobs = [parse(c) for c in cmds if re.search(r"e2sad (craft|evaluate) ", c)]
+    crafted = {key: o for sub, key, o in jobs if sub == "craft"}
+    evaluated = {key: o for sub, key, o in jobs if sub == "evaluate"}
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["tables"]["table_3_2"]
+    assert set(crafted) == {(m, cfg["attack"]) for m in cfg["substitutes"]}
+    for key, c in crafted.items():
+        e = evaluated[key]
+        assert e.pop("--adv") == c.pop("--out"), key
+        e.pop("--out")
+        assert e == c, key
+    assert sum("--adv" in o for o in evaluated.values()) == 0 and len(evaluated) > len(crafted)
 
 
 def test_changing_e2sad_lambda_reruns_exactly_what_depends_on_it(tmp_path):

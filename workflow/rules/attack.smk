@@ -5,6 +5,7 @@ rule evaluate:
     input:
         model=model_in,
         data=data_in,
+        adv=crafted_in,
     output:
         f"{R}/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
@@ -19,7 +20,8 @@ rule evaluate:
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model),
+        adv=lambda w, input: f"--adv {q(input.adv)}" if input.adv else "",
     shell:
         "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
-        "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
+        "--attack-name {wildcards.attack} {params.attack} {params.common} {params.adv} --seed {wildcards.seed} "
         "--threads {threads} --out {output:q} 2>&1 | tee {log:q}"

@@ -88,6 +88,11 @@ def transfer_adv(w):
     return STUDY.transfer_adv(w.table, w.seed)
 
 
+def crafted_in(w):
+    """A transfer substitute's examples, when this white-box evaluation is the same attack."""
+    return STUDY.crafted_adv(w.model, w.seed, w.attack)
+
+
 def surface_in(w):
     return STUDY.surface_inputs(w.figure, w.panel)
 

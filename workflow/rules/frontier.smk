@@ -5,6 +5,9 @@
 
 
 use rule evaluate as frontier_evaluate with:
+    input:
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/frontier/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
@@ -18,6 +21,7 @@ use rule evaluate as frontier_evaluate with:
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model, STUDY.frontier),
+        adv="",  # on its own test images: never a transfer table's crafted examples
 
 
 rule frontier_table:

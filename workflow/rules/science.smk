@@ -31,6 +31,9 @@ rule ablation_table:
 
 # ---- 2. stronger evaluation, on the first robustness.n_test test images
 use rule evaluate as robust_evaluate with:
+    input:
+        model=model_in,
+        data=data_in,
     output:
         f"{R}/science/robustness/eval/{{model}}/seed{{seed}}/{{attack}}.json",
     log:
@@ -44,6 +47,7 @@ use rule evaluate as robust_evaluate with:
     params:
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.eval_args(w.model, STUDY.robust),
+        adv="",  # on its own test images: never a transfer table's crafted examples
 
 
 rule robustness_table:
