@@ -1,4 +1,5 @@
-# Stage 3: white-box evaluation, one job per (model, seed, attack).
+# Stage 3: white-box evaluation, one job per (model, seed, attack). When a transfer table crafts
+# the same attack on the same model (a Table 3.2 substitute), the job reads those examples.
 
 
 rule evaluate:
