@@ -46,21 +46,20 @@ def test_project_peak_prints_the_flop_floor_of_its_own_measurements():
     assert abs(floor - total / (2 * max(rates)) / 60) < 0.06
 
 
+def bench(script: str, *args: str) -> str:
+    """Standard output of ``python bench/<script> <args>`` run from the repository."""
+    cmd = [sys.executable, f"bench/{script}", *args]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True, timeout=300, env=env).stdout
+
+
 def test_bench_training_prints_a_roofline_against_the_peak_of_the_same_run():
     """The roofline column: exact GFLOP of each pass (F of batch 8 = 8 forwards of one image),
     achieved GFLOP/s and a fraction of the peak measured in the same run."""
     from e2sad.models import MnistCNN, forward_flops
 
-    out = subprocess.run(
-        [sys.executable, "bench/bench_training.py", "--threads", "1", "--batch-size", "8", "--reps", "1"]
-        + ["--warmup", "0", "--only", "natural", "--ks", "", "--no-merge"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    ).stdout
+    args = ["--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0", "--only", "natural", "--ks", ""]
+    out = bench("bench_training.py", *args, "--no-merge")
     assert "Roofline" in out and "sgemm 2048^3" in out
     f = re.search(r"^F  forward kept for backward\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
     assert f, out
@@ -105,15 +104,7 @@ def test_bench_ops_splits_each_pass_into_ops_whose_flops_add_up():
     times that with the rest add up to the pass, and a ceiling at or above the pass's fraction."""
     from e2sad.models import MnistCNN, forward_flops
 
-    out = subprocess.run(
-        [sys.executable, "bench/ops.py", "--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    ).stdout
+    out = bench("ops.py", "--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0")
     blocks = re.split(r"^(F \+ B_\w+) \(.*?\): ([\d.]+) GFLOP in ([\d.]+) ms", out, flags=re.M)[1:]
     assert [b for b in blocks[::4]] == ["F + B_in", "F + B_w"], out
     for label, total, ms, body in zip(*[iter(blocks)] * 4):
