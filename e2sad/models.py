@@ -67,7 +67,7 @@ class _InputGradByGemm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, x, weight, padding):
         ctx.save_for_backward(weight)
-        ctx.x_shape, ctx.padding = x.shape, padding
+        ctx.x_shape, ctx.x_dtype, ctx.padding = x.shape, x.dtype, padding
         ctx.x_node = torch.autograd.graph.get_gradient_edge(x).node if x.requires_grad else None
         return y.view_as(y)
 
@@ -82,8 +82,11 @@ class _InputGradByGemm(torch.autograd.Function):
             # dL/dx[c, y+i-p, x+j-p] = sum_o W[o, c, i, j] g[o, y, x]: one GEMM gives every tap's
             # plane (a view of channels_last gradients), each then added at its shift
             g = grad_y.permute(0, 2, 3, 1).reshape(-1, c_out)
-            taps = torch.mm(weight.reshape(c_out, -1).t().contiguous(), g.t()).view(c_in, kh, kw, n, ho, wo)
-            padded = grad_y.new_zeros(c_in, n, h + 2 * p, w + 2 * p)
+            # the GEMM in y's dtype (bf16 under autocast, as oneDNN's own backward would be), the
+            # shifted adds in x's
+            wt = weight.reshape(c_out, -1).t().to(grad_y.dtype).contiguous()
+            taps = torch.mm(wt, g.t()).view(c_in, kh, kw, n, ho, wo)
+            padded = grad_y.new_zeros(c_in, n, h + 2 * p, w + 2 * p, dtype=ctx.x_dtype)
             for i in range(kh):
                 for j in range(kw):
                     padded[:, :, i : i + ho, j : j + wo] += taps[:, i, j]

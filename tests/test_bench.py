@@ -120,3 +120,20 @@ def test_bench_ops_splits_each_pass_into_ops_whose_flops_add_up():
         assert 0 < int(frac) <= int(ceil)
     f = 8 * forward_flops(MnistCNN(), (1, 28, 28)) * 1e-9
     assert float(blocks[1]) == round(2 * f, 3)
+
+
+def test_bench_variants_times_each_compute_choice_against_the_default():
+    """bench/variants.py: one row per variant with both passes' times and ratios to the default
+    (1.000 for the default itself), and each variant's input gradient equal to the default's
+    within float rounding (fp32) or bf16's rounding (bf16): the variants are the same math."""
+    out = bench("variants.py", "--threads", "1", "--batch-size", "8", "--reps", "2", "--warmup", "0")
+    rows = {
+        m[0]: m[1:]
+        for m in re.findall(r"^(\w+)\s+([\d.e+-]+)\s+([\d.]+)\s+\S+\s+([\d.]+)\s+([\d.]+)\s+\S+\s+([\d.]+)$", out, re.M)
+    }
+    assert set(rows) == {"default", "nchw", "plain_conv1", "bf16"}, out
+    assert rows["default"][0] == "0.0e+00" and rows["default"][2] == rows["default"][4] == "1.000"
+    for name in ("nchw", "plain_conv1"):
+        assert float(rows[name][0]) < 1e-4, (name, out)
+    assert 1e-5 < float(rows["bf16"][0]) < 1, out  # bf16 moves an untrained net's grad_x by ~25 %
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows.values())

@@ -160,6 +160,29 @@ def test_first_conv_input_gradient_is_the_plain_layers_within_rounding(monkeypat
     assert svhn(torch.rand(2, 3, 32, 32).requires_grad_(True)).grad_fn.name() == "ConvolutionBackward0"
 
 
+def test_first_conv_input_gradient_under_bf16_autocast_is_the_plain_layers():
+    """compute.precision: bf16 on the CPU: an attack step through the MNIST network (FirstConv2d's
+    GEMM in bf16, the shifted adds in fp32) gives an fp32 input gradient equal to the plain layer's
+    under the same autocast within bf16 rounding (it once failed on mixed dtypes)."""
+    from e2sad.attacks import loss_fn
+    from e2sad.models import build_model
+
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    for channels_last in (False, True):
+        model = build_model("cnn_a1", channels_last=channels_last)
+        grads = []
+        for fast in (True, False):
+            model.features[0].fast_input_grad = fast
+            xa = x.clone().requires_grad_(True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(model(xa), y)
+            grads.append(torch.autograd.grad(loss, xa)[0])
+        fast, plain = grads
+        assert fast.dtype == plain.dtype == torch.float32 and plain.abs().max() > 0
+        assert 0 < (fast - plain).abs().max() <= 2e-2 * plain.abs().max()
+
+
 @pytest.mark.slow
 def test_compiled_training_step_gives_the_eager_weights_within_rounding(mnist):
     """compute.compile: the step through torch.compile (inductor, CPU) trains the same weights as the
