@@ -163,7 +163,8 @@ def test_first_conv_input_gradient_is_the_plain_layers_within_rounding(monkeypat
 def test_first_conv_input_gradient_under_bf16_autocast_is_the_plain_layers():
     """compute.precision: bf16 on the CPU: an attack step through the MNIST network (FirstConv2d's
     GEMM in bf16, the shifted adds in fp32) gives an fp32 input gradient equal to the plain layer's
-    under the same autocast within bf16 rounding (it once failed on mixed dtypes)."""
+    under the same autocast within bf16 rounding (it once failed on mixed dtypes), and a CPU bf16
+    training with attacks runs."""
     from e2sad.attacks import loss_fn
     from e2sad.models import build_model
 
@@ -181,6 +182,16 @@ def test_first_conv_input_gradient_under_bf16_autocast_is_the_plain_layers():
         fast, plain = grads
         assert fast.dtype == plain.dtype == torch.float32 and plain.abs().max() > 0
         assert 0 < (fast - plain).abs().max() <= 2e-2 * plain.abs().max()
+    # and a CPU bf16 training with an attack in every step runs (3 FGSM-AT steps of Adam, lr 1e-3):
+    # weights a few Adam steps' worth away from the fp32 run's, not equal
+    from e2sad.train import train
+
+    data = {"x_train": torch.rand(32, 1, 28, 28), "y_train": torch.randint(0, 10, (32,))}
+    kw = dict(data=data, dataset="mnist", defense="fgsm_at", hparams={"alpha": 0.5, "eps": 0.3}, steps=3)
+    kw.update(batch_size=8, device="cpu", channels_last=True, merge_clean=True, progress_every=0)
+    fp32, bf16 = (train(**kw, precision=p)[0].state_dict() for p in ("fp32", "bf16"))
+    diff = max((fp32[k] - bf16[k]).abs().max().item() for k in fp32)
+    assert all(torch.isfinite(bf16[k]).all() for k in bf16) and 0 < diff < 1e-2
 
 
 @pytest.mark.slow
