@@ -65,6 +65,38 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+#: environment variables that choose which CPU kernels torch, oneDNN and MKL run (README "What to
+#: expect": the same code gives other low digits under AVX-512 than under AVX2 kernels)
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def cpu_record() -> dict[str, Any]:
+    """The CPU code path a job's numbers depend on: torch's kernel capability (when torch is loaded;
+    e.g. AVX2, AVX512), the CPU model and the ISA variables that are set."""
+    out: dict[str, Any] = {"model": _cpu_model()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            out["capability"] = torch.backends.cpu.get_cpu_capability()
+        except AttributeError:
+            pass
+    isa = {k: os.environ[k] for k in ISA_VARIABLES if k in os.environ}
+    if isa:
+        out["isa_env"] = isa
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _new_temp_file(path: Path) -> Path:
     """Create an empty, uniquely named file next to ``path`` and return its path.
 
@@ -141,6 +173,7 @@ def write_sidecar(
         "packages": package_versions(),
         "command": sys.argv,
         "host": platform.node(),
+        "cpu": cpu_record(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if started is not None:

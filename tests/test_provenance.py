@@ -47,6 +47,7 @@ def assert_common_provenance(meta: dict) -> None:
     for name in ("torch", "numpy", "pandas"):
         assert pk[name] == metadata.version(name), name
     assert meta["created"] and meta["wall_time_s"] >= 0
+    assert meta["cpu"]["model"]
 
 
 @pytest.mark.timeout(180)
@@ -108,8 +109,13 @@ def test_table_sidecar_matches_config(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_model_sidecar_records_seed_and_hyperparameters(tmp_path):
+def test_model_sidecar_records_seed_and_hyperparameters(tmp_path, monkeypatch):
     from e2sad.cli import main
+    from e2sad.provenance import ISA_VARIABLES
+
+    for k in ISA_VARIABLES:  # the ISA variables that are set are recorded (here one, as a user would)
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
 
     data = tmp_path / "mnist.pt"
     g = torch.Generator().manual_seed(0)
@@ -137,6 +143,9 @@ def test_model_sidecar_records_seed_and_hyperparameters(tmp_path):
     assert (v["steps"], v["batch_size"], v["optimizer"], v["lr"]) == (2, 16, "sgd", 0.01)
     assert v["smoothing"] == 0.75 and v["precision"] == "fp32" and v["n_train"] == 64
     assert meta["inputs"] == {str(data): {"config_hash": "0123456789abcdef"}}
+    # the CPU code path the numbers depend on (README "What to expect": AVX2 vs AVX-512 kernels)
+    assert meta["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()
+    assert meta["cpu"]["isa_env"] == {"MKL_ENABLE_INSTRUCTIONS": "AVX2"} and meta["cpu"]["model"]
     assert meta["train"]["steps_done"] == 2 and meta["train"]["run_hash"] == config_hash(
         {k: val for k, val in v.items() if k != "name"}
     )
