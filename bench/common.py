@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
-import subprocess
 import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from e2sad.provenance import cpu_record
 from e2sad.train import resolve_device
 
 
@@ -93,24 +92,11 @@ def spread(v: list[float]) -> str:
 
 
 def machine(dev: torch.device) -> str:
-    cpu = platform.processor() or "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU {cpu}"
-    return f"{where}; torch {torch.__version__}; {torch.get_num_threads()} threads; cpu capability {cpu_cap()}"
-
-
-def cpu_cap() -> str:
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except AttributeError:
-        return "?"
+    """The device, torch, threads and CPU kernel level (the same record as every job's sidecar)."""
+    cpu = cpu_record()
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU {cpu['model']}"
+    cap = cpu.get("capability", "?")
+    return f"{where}; torch {torch.__version__}; {torch.get_num_threads()} threads; cpu capability {cap}"
 
 
 def table(rows: list[list], header: list[str]) -> str:

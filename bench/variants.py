@@ -49,12 +49,17 @@ VARIANTS = {
 }
 
 
-def make(v: dict, dev: torch.device):
+def make(v: dict, x: torch.Tensor):
+    """The variant's model, precision context and input (in the model's memory order)."""
     torch.manual_seed(0)
-    model = build_model("cnn_a1", channels_last=v["channels_last"]).to(dev).train()
+    model = build_model("cnn_a1", channels_last=v["channels_last"]).to(x.device).train()
     model.features[0].fast_input_grad = v["fast_conv1"]
-    ctx = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) if v["bf16"] else contextlib.nullcontext
-    return model, ctx
+    ctx = (
+        (lambda: torch.autocast(device_type=x.device.type, dtype=torch.bfloat16))
+        if v["bf16"]
+        else contextlib.nullcontext
+    )
+    return model, ctx, x.contiguous(memory_format=torch.channels_last) if v["channels_last"] else x
 
 
 def f_b_in(model, ctx, x, y):
@@ -88,27 +93,24 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"variants.py: unknown variant {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
     x, y = batch(a.batch_size, dev)
-    built = {n: make(VARIANTS[n], dev) for n in names}
+    built = {n: make(VARIANTS[n], x) for n in names}
     passes = {"F + B_in": f_b_in, "F + B_w": f_b_w}
     T = {(n, p): [] for n in names for p in passes}
     for r in range(a.warmup + a.reps):
         order = names[r % len(names) :] + names[: r % len(names)]
         for n in order:
-            model, ctx = built[n]
-            xi = x.contiguous(memory_format=torch.channels_last) if VARIANTS[n]["channels_last"] else x
             for p, fn in passes.items():
                 t0 = clock()
-                fn(model, ctx, xi, y)
+                fn(*built[n], y)
                 if r >= a.warmup:
                     T[(n, p)].append(clock() - t0)
     print(machine(dev))
     print(f"batch {a.batch_size}, {a.reps} interleaved repetitions, {a.clock} clock, medians\n")
     # the same math: each variant's input gradient against the default's (relative max difference)
-    ref = f_b_in(*built["default"], x.contiguous(memory_format=torch.channels_last), y)
+    ref = f_b_in(*built["default"], y)
     rows = []
     for n in names:
-        xi = x.contiguous(memory_format=torch.channels_last) if VARIANTS[n]["channels_last"] else x
-        g = f_b_in(*built[n], xi, y)
+        g = f_b_in(*built[n], y)
         diff = ((g - ref).abs().max() / ref.abs().max()).item()
         row = [n, f"{diff:.1e}"]
         for p in passes:
