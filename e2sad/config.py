@@ -14,6 +14,9 @@ import yaml
 
 from .errors import ConfigError
 
+#: the config's schema: its shape and every default (workflow/schemas, the Snakemake community layout)
+SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
 #: keys of a model that are not its defense's hyperparameters
 MODEL_META = ("dataset", "defense", "smoothing", "column", "label", "train_steps", "train_recipe")
 #: keys of an attack entry that are not the attack's hyperparameters
@@ -50,6 +53,59 @@ def load_yaml_strict(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+
+
+def _schema(schema_path: str | Path | None = None) -> dict:
+    return load_yaml_strict(schema_path or SCHEMA)
+
+
+def schema_default(key: str, schema_path: str | Path | None = None):
+    """The schema's default of a dotted key; ``*`` stands for a name (``data.*.pixel_range``).
+
+    The one place where code that is not handed a resolved config (a CLI option, a bench script)
+    finds a default, so that no default of the schema is restated as a literal."""
+    root = _schema(schema_path)
+    node = root
+    for part in key.split("."):
+        node = _resolve(node, root)
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+        elif part == "*" and isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            raise KeyError(f"{key}: no such key in the config schema")
+    node = _resolve(node, root) if "default" not in node else node
+    if "default" not in node:
+        raise KeyError(f"{key}: the config schema gives no default")
+    return node["default"]
+
+
+def resolve_config(config: dict, schema_path: str | Path | None = None) -> dict:
+    """A copy of ``config`` with every default of the schema applied, at every depth (a dataset's
+    ``pixel_range``, ``compute.ckpt_every``, a figure's ``points``, ...).
+
+    Loaded once: the workflow, the study plan and the tests read this resolved form, so a default
+    is stated in the schema alone.  The schema's own check (:func:`check_schema`) comes first; this
+    only fills what is absent (jsonschema's documented "extend with default" recipe)."""
+    import copy
+
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    filling = jsonschema.validators.extend(base, {"properties": set_defaults})
+    resolved = copy.deepcopy(config)
+    for _ in filling(_schema(schema_path)).iter_errors(resolved):
+        pass  # errors are check_schema's to report, one line each
+    return resolved
 
 
 def _path(err) -> str:
