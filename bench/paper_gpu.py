@@ -1,7 +1,7 @@
 """The paper-scale check on one GPU (../shared/GPU.md, steps 1-3) as one bounded run.
 
 For a lent GPU machine without Snakemake on it: the jobs are the workflow's own command
-lines (built by :class:`e2sad.study.Study` from ``config.yaml`` + ``config/paper-gpu.yaml``),
+lines (built by :class:`e2sad.plan.Study` from ``config.yaml`` + ``config/paper-gpu.yaml``),
 run by this script in dependency order, all within ``--deadline`` seconds:
 
 1. the projected study time per precision (``bench/project.py --time``, GPU idle);
@@ -51,8 +51,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from project import merged  # noqa: E402
 
-from e2sad.config import check_config  # noqa: E402
-from e2sad.study import Study  # noqa: E402
+from e2sad.config import load_checked  # noqa: E402
+from e2sad.plan import Study  # noqa: E402
 
 TRIO = ["mnist_natural_H", "mnist_e2sad_S", "mnist_ifgsm03_S"]
 T0 = time.time()
@@ -69,11 +69,10 @@ def log(msg: str, fh) -> None:
 
 def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, dict, list]:
     cfg = merged([str(REPO / "config.yaml")] + configfiles)
-    warnings = check_config(cfg, REPO / "workflow/schemas/config.schema.yaml", base_dir=REPO)
-    st = Study(cfg, warnings, base_dir=str(REPO))
-    R, c = st.results, st.compute
+    st = Study(load_checked(cfg, base_dir=REPO), base_dir=str(REPO))
+    L, c = st.layout, st.compute
     ds = st.dataset_of(models[0])
-    data = f"{R}/data/{ds}.pt"
+    data = L.path("data", dataset=ds)
     prep = (
         f"python -m e2sad prepare-data --dataset {ds} --src {shlex.quote(st.data_source(ds))} "
         f"{st.prepare_args(ds)} --out {data}"
@@ -86,9 +85,9 @@ def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, d
             (
                 "train",
                 f"python -m e2sad train --name {m} --data {data} {st.train_args(m)} --seed {seed} --threads 2 "
-                f"--ckpt {R}/checkpoints/{m}/seed{seed}/ckpt.pt --ckpt-every {c['ckpt_every']} "
-                f"--progress-every {c['progress_every']} --log-every {c.get('log_every', 50)} "
-                f"--log-csv {R}/models/{m}/seed{seed}/train_log.csv --out {out}",
+                f"--ckpt {L.path('ckpt', model=m, seed=seed)} --ckpt-every {c['ckpt_every']} "
+                f"--progress-every {c['progress_every']} --log-every {c['log_every']} "
+                f"--log-csv {L.path('train_log', model=m, seed=seed)} --out {out}",
             )
         ]
         for a in table["attacks"]:
@@ -107,7 +106,7 @@ def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, d
                     f"robust {a}",
                     f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
                     f"{st.attack_args(a)} {st.eval_args(m, st.robust)} --seed {seed} --threads 2 "
-                    f"--out {R}/science/robustness/eval/{m}/seed{seed}/{a}.json",
+                    f"--out {L.path('robust_eval', model=m, seed=seed, attack=a)}",
                 )
             )
         chains[m] = jobs

@@ -8,6 +8,7 @@ that a bad config stops before any job runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -267,10 +268,11 @@ def dataset_folder(decl: dict, base_dir: str | Path = ".") -> Path:
     return next((f for f in folders if all((f / n).is_file() for n in files)), folders[0])
 
 
-def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
+def dataset_absent(name: str, d: dict, base_dir: str | Path = ".") -> str | None:
     """One dataset declaration (``data.<name>``): its format, network and normalization are the
-    library's, and its files are there (or download is set).  A dataset declared ``optional``
-    whose files are absent is left out with a warning; any other stops the run."""
+    library's, and its files are there (or download is set).  Returns ``None`` when the dataset can
+    be used, one line saying why it is left out when it is declared ``optional`` and its files are
+    absent; raises :class:`ConfigError` for any other problem."""
     from .data import FORMATS
     from .models import NETWORKS, NORMALIZATIONS
 
@@ -278,12 +280,12 @@ def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
         if key in d and d[key] not in allowed:
             raise ConfigError(f"config: data.{name}.{key}: {d[key]!r} is not allowed; allowed: {', '.join(allowed)}")
     if d.get("download", False):
-        return []
+        return None
     folder = dataset_folder(d, base_dir)
     files = FORMATS[d["format"]][1]
     missing = [f for f in files if not (folder / f).is_file()]
     if not missing:
-        return []
+        return None
     where = (
         "any of the folders " + ", ".join(map(str, dataset_folders(d, base_dir)))
         if isinstance(d["src"], list)
@@ -292,10 +294,10 @@ def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
     source = f" (from {d['url']})" if d.get("url") else ""
     if d.get("optional", False):
         what = f"folder {folder} not found" if not folder.is_dir() else f"{', '.join(missing)} not in {folder}"
-        return [
+        return (
             f"{name.upper()} left out: {what}; put {' and '.join(files)} there{source} "
             f"or set data.{name}.download: true"
-        ]
+        )
     if not folder.is_dir():
         raise ConfigError(
             f"config: data.{name}.src: folder {d['src']!r} not found (from {Path(base_dir).resolve()}); "
@@ -304,90 +306,118 @@ def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
     raise ConfigError(f"config: data.{name}.src: {', '.join(missing)} not in {where}{source}; or set download: true")
 
 
-def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
-    """Cross-field checks; returns warnings (e.g. SVHN files absent), raises on errors."""
-    warnings: list[str] = []
-    models, attacks, data = config["models"], config["attacks"], config["data"]
+def check_dataset(name: str, d: dict, base_dir: str | Path = ".") -> list[str]:
+    """:func:`dataset_absent` as a list of warnings (empty when the dataset is there)."""
+    absent = dataset_absent(name, d, base_dir)
+    return [absent] if absent else []
+
+
+def left_out_datasets(config: dict, base_dir: str | Path = ".") -> dict[str, str]:
+    """The datasets of ``datasets`` that are left out (optional, files absent): name -> why."""
+    out = {}
+    for ds in config["datasets"]:
+        absent = dataset_absent(ds, config["data"][ds], base_dir)
+        if absent:
+            out[ds] = absent
+    return out
+
+
+def _need_dataset(config: dict, where: str, ds: str) -> None:
+    if ds not in config["data"]:
+        raise ConfigError(f"config: {where}: {ds!r} is not declared under data; declared: {_few(config['data'])}")
+
+
+def _need_model(config: dict, where: str, name: str, dataset: str) -> None:
+    models = config["models"]
+    if name not in models:
+        raise ConfigError(f"config: {where}: model '{name}' is not declared under models; declared: {_few(models)}")
+    if models[name]["dataset"] != dataset:
+        raise ConfigError(
+            f"config: {where}: model '{name}' is a {models[name]['dataset']} model, but "
+            f"{where.rsplit('.', 1)[0]} is for {dataset}; allowed: {dataset} models only"
+        )
+
+
+def _need_attack(config: dict, where: str, name: str) -> None:
+    if name not in config["attacks"]:
+        raise ConfigError(
+            f"config: {where}: attack '{name}' is not declared under attacks; declared: {_few(config['attacks'])}"
+        )
+
+
+def _check_models(config: dict) -> None:
+    """Each model's dataset is declared and trained; its defense and hyperparameters are declared."""
     for i, ds in enumerate(config["datasets"]):
-        if ds not in data:
-            raise ConfigError(f"config: datasets.{i}: {ds!r} is not declared under data; declared: {_few(data)}")
-    used_datasets = set(config["datasets"])
-    for name, m in models.items():
-        if m["dataset"] not in data:
-            raise ConfigError(
-                f"config: models.{name}.dataset: {m['dataset']!r} is not declared under data; declared: {_few(data)}"
-            )
+        _need_dataset(config, f"datasets.{i}", ds)
+    for name, m in config["models"].items():
+        _need_dataset(config, f"models.{name}.dataset", m["dataset"])
         check_model(name, m)
-        if m["dataset"] in used_datasets and m["dataset"] not in config.get("training", {}):
+        if m["dataset"] in config["datasets"] and m["dataset"] not in config.get("training", {}):
             raise ConfigError(
                 f"config: training.{m['dataset']}: missing, but models.{name} trains on {m['dataset']}; "
                 "give steps, batch_size, optimizer and lr"
             )
-    for name, a in attacks.items():
-        check_attack(f"attacks.{name}", a)
+
+
+def _check_attacks_and_schedules(config: dict) -> None:
     from .train import SCHEDULES
 
+    for name, a in config["attacks"].items():
+        check_attack(f"attacks.{name}", a)
     for ds, t in config.get("training", {}).items():
         if t.get("schedule", "constant") not in SCHEDULES:
             raise ConfigError(
                 f"config: training.{ds}.schedule: {t['schedule']!r} is not allowed; allowed: {', '.join(SCHEDULES)}"
             )
 
-    def _model(where, mname, dataset):
-        if mname not in models:
+
+def _check_table(config: dict, tname: str, t: dict) -> None:
+    """A table's models, attacks and substitutes are declared, for its dataset."""
+    for m in t["models"]:
+        _need_model(config, f"tables.{tname}.models", m, t["dataset"])
+    if t["kind"] == "whitebox":
+        if "attacks" not in t:
+            raise ConfigError(f"config: tables.{tname}.attacks: missing; a whitebox table needs a list of attacks")
+        for a in t["attacks"]:
+            _need_attack(config, f"tables.{tname}.attacks", a)
+        return
+    for key in ("attack", "substitutes"):
+        if key not in t:
             raise ConfigError(
-                f"config: {where}: model '{mname}' is not declared under models; declared: {_few(models)}"
+                f"config: tables.{tname}.{key}: missing; a transfer table needs 'attack' (one attack "
+                "name) and 'substitutes' (a list of model names)"
             )
-        if models[mname]["dataset"] != dataset:
+    _need_attack(config, f"tables.{tname}.attack", t["attack"])
+    for m in t["substitutes"]:
+        _need_model(config, f"tables.{tname}.substitutes", m, t["dataset"])
+
+
+def _check_figure(config: dict, fname: str, f: dict) -> None:
+    """A figure's models are declared; each panel follows an fgsm or ifgsm attack's direction."""
+    for m in f["models"]:
+        _need_model(config, f"figures.{fname}.models", m, f["dataset"])
+    for panel, a in f["panels"].items():
+        _need_attack(config, f"figures.{fname}.panels.{panel}", a)
+        kind = config["attacks"][a]["kind"]
+        if kind not in ("fgsm", "ifgsm"):
             raise ConfigError(
-                f"config: {where}: model '{mname}' is a {models[mname]['dataset']} model, but "
-                f"{where.rsplit('.', 1)[0]} is for {dataset}; allowed: {dataset} models only"
+                f"config: figures.{fname}.panels.{panel}: attack '{a}' of kind {kind} is not "
+                "allowed; allowed: attacks of kind fgsm or ifgsm (a loss surface follows their direction)"
             )
 
-    def _attack(where, aname):
-        if aname not in attacks:
-            raise ConfigError(
-                f"config: {where}: attack '{aname}' is not declared under attacks; declared: {_few(attacks)}"
-            )
 
-    for kind, entries in (("tables", config["tables"]), ("figures", config["figures"])):
-        for ename, e in entries.items():
-            if e["dataset"] not in data:
-                raise ConfigError(
-                    f"config: {kind}.{ename}.dataset: {e['dataset']!r} is not declared under data; "
-                    f"declared: {_few(data)}"
-                )
+def check_relations(config: dict, base_dir: str | Path = ".") -> list[str]:
+    """Cross-field checks; returns warnings (e.g. SVHN files absent), raises on errors."""
+    _check_models(config)
+    _check_attacks_and_schedules(config)
+    for kind in ("tables", "figures"):
+        for ename, e in config[kind].items():
+            _need_dataset(config, f"{kind}.{ename}.dataset", e["dataset"])
     for tname, t in config["tables"].items():
-        for m in t["models"]:
-            _model(f"tables.{tname}.models", m, t["dataset"])
-        if t["kind"] == "whitebox":
-            if "attacks" not in t:
-                raise ConfigError(f"config: tables.{tname}.attacks: missing; a whitebox table needs a list of attacks")
-            for a in t["attacks"]:
-                _attack(f"tables.{tname}.attacks", a)
-        else:
-            for key in ("attack", "substitutes"):
-                if key not in t:
-                    raise ConfigError(
-                        f"config: tables.{tname}.{key}: missing; a transfer table needs 'attack' (one attack "
-                        "name) and 'substitutes' (a list of model names)"
-                    )
-            _attack(f"tables.{tname}.attack", t["attack"])
-            for m in t["substitutes"]:
-                _model(f"tables.{tname}.substitutes", m, t["dataset"])
+        _check_table(config, tname, t)
     for fname, f in config["figures"].items():
-        for m in f["models"]:
-            _model(f"figures.{fname}.models", m, f["dataset"])
-        for panel, a in f["panels"].items():
-            _attack(f"figures.{fname}.panels.{panel}", a)
-            if attacks[a]["kind"] not in ("fgsm", "ifgsm"):
-                raise ConfigError(
-                    f"config: figures.{fname}.panels.{panel}: attack '{a}' of kind {attacks[a]['kind']} is not "
-                    "allowed; allowed: attacks of kind fgsm or ifgsm (a loss surface follows their direction)"
-                )
-    for ds in config["datasets"]:
-        warnings += check_dataset(ds, data[ds], base_dir)
-    return warnings
+        _check_figure(config, fname, f)
+    return list(left_out_datasets(config, base_dir).values())
 
 
 def check_config(
@@ -400,66 +430,85 @@ def check_config(
     return check_relations(config, base_dir)
 
 
+@dataclass(frozen=True)
+class CheckedConfig:
+    """The result of the config check: the resolved config (every schema default applied), the
+    datasets the study runs (those of ``datasets`` whose files are there) and the notes to print."""
+
+    config: dict
+    active: list[str]
+    warnings: list[str]
+
+
+def load_checked(
+    config: dict, base_dir: str | Path = ".", config_files: list[str | Path] = (), schema_path: str | Path | None = None
+) -> CheckedConfig:
+    """The one entry point of the workflow and of the tests: check ``config`` (duplicated YAML
+    keys, schema, relations, the science sections), then resolve it.  Raises :class:`ConfigError`
+    with one line on the first problem."""
+    warnings = check_config(config, schema_path or SCHEMA, base_dir, config_files)
+    warnings += check_science(config, base_dir)
+    resolved = resolve_config(config, schema_path)
+    left_out = left_out_datasets(resolved, base_dir)
+    active = [d for d in resolved["datasets"] if d not in left_out]
+    return CheckedConfig(resolved, active, warnings)
+
+
 # --------------------------------------------------------------------------- #
-# Scientific-validity sections (ablation, robustness, sanity; e2sad/science.py)
+# Scientific-validity sections (ablation, robustness, sanity, frontier; e2sad/science/)
 # --------------------------------------------------------------------------- #
 
 
-def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
-    """Cross-field checks of ``ablation``, ``robustness`` and ``sanity``.
+def _need_table(config: dict, where: str, tname: str, kind: str | None = None) -> None:
+    tables = config["tables"]
+    if tname not in tables:
+        raise ConfigError(f"config: {where}: table '{tname}' is not declared under tables")
+    if kind and tables[tname]["kind"] != kind:
+        raise ConfigError(f"config: {where}: table '{tname}' is a {tables[tname]['kind']} table, need {kind}")
 
-    The models the ablation derives (``<base>__<variant>``) are put beside the
-    declared ones and go through :func:`check_relations` like every declared
-    model.  Returns warnings; raises :class:`ConfigError` on errors.
-    """
+
+def _check_ablation(config: dict, ab: dict, base_dir) -> list[str]:
+    """The second-step ablation: an e2sad base model in a white-box table, declared variants; the
+    derived models (``<base>__<variant>``) pass the same checks as declared ones."""
     import re
 
+    from .defenses import SECOND_STEP
     from .science import ablation_models, ablation_variant_models
 
-    warnings: list[str] = []
-    models, attacks, tables = config["models"], config["attacks"], config["tables"]
-
-    def _table(where, tname, kind=None):
-        if tname not in tables:
-            raise ConfigError(f"config: {where}: table '{tname}' is not declared under tables")
-        if kind and tables[tname]["kind"] != kind:
-            raise ConfigError(f"config: {where}: table '{tname}' is a {tables[tname]['kind']} table, need {kind}")
-
-    ab = config.get("ablation")
-    if ab:
-        base = ab["base"]
-        if base not in models:
-            raise ConfigError(f"config: ablation.base: model '{base}' is not declared under models")
-        if models[base]["defense"] != "e2sad":
+    models, base = config["models"], ab["base"]
+    if base not in models:
+        raise ConfigError(f"config: ablation.base: model '{base}' is not declared under models")
+    if models[base]["defense"] != "e2sad":
+        raise ConfigError(
+            f"config: ablation.base: model '{base}' has defense '{models[base]['defense']}'; "
+            "the second-step ablation needs an e2sad model"
+        )
+    for i, v in enumerate(ab["variants"]):
+        if v not in SECOND_STEP.choices:
             raise ConfigError(
-                f"config: ablation.base: model '{base}' has defense '{models[base]['defense']}'; "
-                "the second-step ablation needs an e2sad model"
+                f"config: ablation.variants.{i}: {v!r} is not allowed; allowed: {', '.join(SECOND_STEP.choices)}"
             )
-        from .defenses import SECOND_STEP
+    tname = ab.get("table", schema_default("ablation.table"))
+    _need_table(config, "ablation.table", tname, "whitebox")
+    if base not in config["tables"][tname]["models"]:
+        raise ConfigError(f"config: ablation.table: table '{tname}' does not list the base model '{base}'")
+    warnings = []
+    if "sigma" in ab and "random_start" not in ab["variants"]:
+        warnings.append("ablation.sigma is set but 'random_start' is not among ablation.variants; it is unused")
+    derived = ablation_models(config)
+    clash = sorted(set(derived) & set(models))
+    if clash:
+        raise ConfigError(
+            f"config: models.{clash[0]}: name taken by the ablation of '{base}' (variant model); rename it"
+        )
+    for v, name in ablation_variant_models(config).items():
+        if name != base and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ConfigError(f"config: ablation: derived model name {name!r} (variant {v}) is not allowed")
+    check_relations({**config, "models": {**models, **derived}}, base_dir)
+    return warnings
 
-        for i, v in enumerate(ab["variants"]):
-            if v not in SECOND_STEP.choices:
-                raise ConfigError(
-                    f"config: ablation.variants.{i}: {v!r} is not allowed; allowed: {', '.join(SECOND_STEP.choices)}"
-                )
-        tname = ab.get("table", "table_3_1")
-        _table("ablation.table", tname, "whitebox")
-        if base not in tables[tname]["models"]:
-            raise ConfigError(f"config: ablation.table: table '{tname}' does not list the base model '{base}'")
-        if "sigma" in ab and "random_start" not in ab["variants"]:
-            warnings.append("ablation.sigma is set but 'random_start' is not among ablation.variants; it is unused")
-        derived = ablation_models(config)
-        clash = sorted(set(derived) & set(models))
-        if clash:
-            raise ConfigError(
-                f"config: models.{clash[0]}: name taken by the ablation of '{base}' (variant model); rename it"
-            )
-        for v, name in ablation_variant_models(config).items():
-            if name != base and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                raise ConfigError(f"config: ablation: derived model name {name!r} (variant {v}) is not allowed")
-        # the derived models pass the same checks as declared ones
-        check_relations({**config, "models": {**models, **derived}}, base_dir)
 
+def _check_seed_subsets(config: dict) -> None:
     for section in ("robustness", "sanity"):
         sub = config.get(section) or {}
         stray = [x for x in sub.get("seeds", []) if x not in config["seeds"]]
@@ -469,57 +518,75 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
                 f"{section} runs on models that the study trains, so list a subset of seeds"
             )
 
-    rb = config.get("robustness")
-    if rb:
-        for t in rb["tables"]:
-            _table("robustness.tables", t, "whitebox")
-        for where, a in [("robustness.reference", rb["reference"])] + [
-            ("robustness.also", a) for a in rb.get("also", [])
-        ]:
-            if a not in attacks:
-                raise ConfigError(f"config: {where}: attack '{a}' is not declared under attacks")
-            if attacks[a]["kind"] == "none":
-                raise ConfigError(f"config: {where}: attack '{a}' is no attack; name a white-box attack")
-        ref_eps = attacks[rb["reference"]].get("eps")
-        for name, a in rb["attacks"].items():
-            where = f"robustness.attacks.{name}"
-            if name in attacks:
-                raise ConfigError(f"config: {where}: name already used under attacks; give it another name")
-            check_attack(where, a)
-            if a["kind"] == "pgd" and a.get("restarts", 1) < 5:
-                warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
-        for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [
-            ("robustness.also", attacks[n]) for n in rb.get("also", [])
-        ]:
-            if abs(float(a["eps"]) - float(ref_eps)) > 1e-9:
-                raise ConfigError(
-                    f"config: {where}: eps {a['eps']} differs from the reference attack's eps {ref_eps}; "
-                    "the strongest attack is taken over one budget"
-                )
 
-    fr = config.get("frontier")
-    if fr:
-        warnings += _check_frontier(config, fr)
-
-    sn = config.get("sanity")
-    if sn:
-        for t in sn["tables"]:
-            _table("sanity.tables", t)
-        eps = sorted(sn["eps"])
-        if eps[-1] < 0.5:
+def _check_robustness(config: dict, rb: dict) -> list[str]:
+    """The stronger evaluation: white-box tables, a reference attack and new attacks at its eps."""
+    attacks = config["attacks"]
+    for t in rb["tables"]:
+        _need_table(config, "robustness.tables", t, "whitebox")
+    for where, a in [("robustness.reference", rb["reference"])] + [("robustness.also", a) for a in rb.get("also", [])]:
+        if a not in attacks:
+            raise ConfigError(f"config: {where}: attack '{a}' is not declared under attacks")
+        if attacks[a]["kind"] == "none":
+            raise ConfigError(f"config: {where}: attack '{a}' is no attack; name a white-box attack")
+    warnings = []
+    for name, a in rb["attacks"].items():
+        where = f"robustness.attacks.{name}"
+        if name in attacks:
+            raise ConfigError(f"config: {where}: name already used under attacks; give it another name")
+        check_attack(where, a)
+        if a["kind"] == "pgd" and a.get("restarts", 1) < 5:
+            warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
+    ref_eps = attacks[rb["reference"]].get("eps")
+    for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [
+        ("robustness.also", attacks[n]) for n in rb.get("also", [])
+    ]:
+        if abs(float(a["eps"]) - float(ref_eps)) > 1e-9:
             raise ConfigError(
-                f"config: sanity.eps: largest eps {eps[-1]} is below 0.5; the sweep must grow toward 1 "
-                "(accuracy should fall to about 0)"
+                f"config: {where}: eps {a['eps']} differs from the reference attack's eps {ref_eps}; "
+                "the strongest attack is taken over one budget"
             )
-        kinds = {s["kind"] for s in sn["sweeps"].values()}
-        if not (kinds & {"fgsm"}) or not (kinds & {"ifgsm", "pgd"}):
-            warnings.append(
-                "sanity.sweeps: without both a single-step (fgsm) and an iterative (ifgsm, pgd) sweep the "
-                "'iterative >= single-step' check uses the tables' attacks only"
-            )
-        for name, s in sn["sweeps"].items():
-            if s["kind"] in ("ifgsm", "pgd") and "k" not in s:
-                raise ConfigError(f"config: sanity.sweeps.{name}: kind '{s['kind']}' needs k")
+    return warnings
+
+
+def _check_sanity(config: dict, sn: dict) -> list[str]:
+    """The sanity checks: declared tables, an eps sweep that grows toward 1, k for iterative sweeps."""
+    for t in sn["tables"]:
+        _need_table(config, "sanity.tables", t)
+    eps = sorted(sn["eps"])
+    if eps[-1] < 0.5:
+        raise ConfigError(
+            f"config: sanity.eps: largest eps {eps[-1]} is below 0.5; the sweep must grow toward 1 "
+            "(accuracy should fall to about 0)"
+        )
+    for name, s in sn["sweeps"].items():
+        if s["kind"] in ("ifgsm", "pgd") and "k" not in s:
+            raise ConfigError(f"config: sanity.sweeps.{name}: kind '{s['kind']}' needs k")
+    kinds = {s["kind"] for s in sn["sweeps"].values()}
+    if "fgsm" in kinds and kinds & {"ifgsm", "pgd"}:
+        return []
+    return [
+        "sanity.sweeps: without both a single-step (fgsm) and an iterative (ifgsm, pgd) sweep the "
+        "'iterative >= single-step' check uses the tables' attacks only"
+    ]
+
+
+def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
+    """Cross-field checks of ``ablation``, ``robustness``, ``frontier`` and ``sanity``.
+
+    The models the ablation derives (``<base>__<variant>``) are put beside the declared ones and go
+    through :func:`check_relations` like every declared model.  Returns warnings; raises
+    :class:`ConfigError` on errors."""
+    warnings: list[str] = []
+    if config.get("ablation"):
+        warnings += _check_ablation(config, config["ablation"], base_dir)
+    _check_seed_subsets(config)
+    if config.get("robustness"):
+        warnings += _check_robustness(config, config["robustness"])
+    if config.get("frontier"):
+        warnings += _check_frontier(config, config["frontier"])
+    if config.get("sanity"):
+        warnings += _check_sanity(config, config["sanity"])
     return warnings
 
 

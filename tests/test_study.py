@@ -1,4 +1,4 @@
-"""The study plan (e2sad/study.py), called directly: which jobs exist, their command lines
+"""The study plan (e2sad/plan/), called directly: which jobs exist, their command lines
 and specs, and what a change of one hyperparameter touches."""
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ import yaml
 from helpers_data import smoke_config
 from snakemake.utils import update_config
 
-from e2sad.config import check_config
+from e2sad.config import load_checked
 from e2sad.data import FORMATS
-from e2sad.study import Study
+from e2sad.plan import Study
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def study(cfg: dict) -> Study:
-    warnings = check_config(cfg, SCHEMA, base_dir=REPO)
-    return Study(cfg, warnings, base_dir=str(REPO))
+    return Study(load_checked(cfg, base_dir=REPO), base_dir=str(REPO))
 
 
 def merged(*overlays: str) -> dict:

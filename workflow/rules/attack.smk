@@ -8,9 +8,9 @@ rule evaluate:
         data=data_in,
         adv=crafted_in,
     output:
-        f"{R}/eval/{{model}}/seed{{seed}}/{{attack}}.json",
+        L.path("eval"),
     log:
-        f"{R}/logs/evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
+        L.log("evaluate"),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]

@@ -1,7 +1,7 @@
-# Configuration checks and the small input functions of the rules. The study
-# plan (which jobs exist, their command lines and specs) is e2sad/study.py.
+# The config check (one line per problem, before any job) and the small input functions of the
+# rules. The study plan (which jobs exist, their command lines, specs and paths) is e2sad/plan/.
 import json
-import re
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
@@ -9,31 +9,27 @@ from snakemake.utils import min_version, validate
 min_version("9.19")
 
 sys.path.insert(0, workflow.basedir)
-from e2sad.config import check_config, check_science  # noqa: E402
+from e2sad.config import load_checked  # noqa: E402
 from e2sad.declare import load_plugins  # noqa: E402
 from e2sad.errors import ConfigError  # noqa: E402
-from e2sad.study import STATEMENTS_TABLE, Study  # noqa: E402
+from e2sad.plan import STATEMENTS_TABLE, Study  # noqa: E402
 
 try:
     load_plugins()
-    CONFIG_WARNINGS = check_config(
-        config,
-        workflow.source_path("../schemas/config.schema.yaml"),
-        base_dir=workflow.basedir,
-        config_files=workflow.configfiles,
+    CHECKED = load_checked(
+        config, base_dir=workflow.basedir, config_files=workflow.configfiles
     )
-    CONFIG_WARNINGS += check_science(config, base_dir=workflow.basedir)
 except ConfigError as exc:
     # One line, no traceback, before any job is scheduled (a WorkflowError
     # would add Snakemake's "WorkflowError in file ..." header and a File line).
     print(f"e2sad: error: {exc}", file=sys.stderr)
     sys.exit(1)
-for _w in CONFIG_WARNINGS:
+for _w in CHECKED.warnings:
     print(f"e2sad: note: {_w}", file=sys.stderr)
 
 validate(config, "../schemas/config.schema.yaml")
 
-STUDY = Study(config, CONFIG_WARNINGS, base_dir=workflow.basedir)
+STUDY = Study(CHECKED, base_dir=workflow.basedir)
 if workflow.is_main_process:
     # before any job runs: the study's size and its projected time on the device it will use
     for _line in STUDY.projection(STUDY.device(), workflow._cores or 1)[1]:
@@ -42,7 +38,7 @@ if workflow.is_main_process:
 # one unit of the resource gpu_slots per training/evaluation job on a GPU (0 on the CPU):
 # `--resources gpu_slots=N` (workflow/profiles/gpu) lets N such jobs share one GPU
 GPU_SLOT = STUDY.gpu_slot()
-R = STUDY.results
+L = STUDY.layout
 COMPUTE = STUDY.compute
 SANITY = STUDY.sanity
 
@@ -52,13 +48,7 @@ wildcard_constraints:
 
 
 def q(x):
-    import shlex
-
     return shlex.quote(str(x))
-
-
-def regex(names):
-    return "|".join(re.escape(n) for n in names) or "__none__"
 
 
 def spec_json(spec):
@@ -103,6 +93,6 @@ def figure_of(w):
 
 def frontier_snapshots_in(w):
     """snapshots.csv for the frontier's statements, when robustness along training is planned."""
-    return (
-        {"snapshots": f"{R}/frontier/snapshots.csv"} if STUDY.snapshot_inputs() else {}
-    )
+    if not STUDY.snapshot_inputs():
+        return {}
+    return {"snapshots": L.path("snapshots", ext="csv")}

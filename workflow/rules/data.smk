@@ -5,9 +5,9 @@ rule prepare_data:
     input:
         data_sources,
     output:
-        f"{R}/data/{{dataset}}.pt",
+        L.path("data"),
     log:
-        f"{R}/logs/prepare_data/{{dataset}}.log",
+        L.log("prepare_data"),
     conda:
         "../../envs/e2sad.yaml"
     resources:

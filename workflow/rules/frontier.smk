@@ -1,7 +1,7 @@
 # Beyond the paper: the cost-robustness frontier (snakemake frontier).
 # The equal-cost models (<model>__equal_cost, their own steps) are trained by rule
 # train (they are in the Study's models); the declared ones are those `all` trains.
-# The plan is e2sad/study.py (frontier_*); table, figure, statements in e2sad/science/frontier.py.
+# The plan is e2sad/plan/frontier.py; table, figure, statements in e2sad/science/frontier.py.
 
 
 use rule evaluate as frontier_evaluate with:
@@ -9,11 +9,11 @@ use rule evaluate as frontier_evaluate with:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/frontier/eval/{{model}}/seed{{seed}}/{{attack}}.json",
+        L.path("frontier_eval"),
     log:
-        f"{R}/logs/frontier/evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
+        L.log("frontier_evaluate"),
     wildcard_constraints:
-        attack=regex(STUDY.science_attacks),
+        attack=STUDY.regex(STUDY.science_attacks),
     resources:
         mem_mb=4000,
         runtime=240,
@@ -30,23 +30,23 @@ rule frontier_table:
         rows=STUDY.frontier_inputs(),
         models=STUDY.frontier_model_files(),
     output:
-        csv=f"{R}/frontier/frontier.csv",
-        tex=f"{R}/frontier/frontier.tex",
+        csv=L.path("frontier", ext="csv"),
+        tex=L.path("frontier", ext="tex"),
         html=report(
-            f"{R}/frontier/frontier.html",
+            L.path("frontier", ext="html"),
             caption="../../report/frontier.rst",
             category="Frontier",
             labels={"artifact": "cost-robustness frontier (table)"},
         ),
-        pdf=f"{R}/frontier/frontier.pdf",
+        pdf=L.path("frontier", ext="pdf"),
         png=report(
-            f"{R}/frontier/frontier.png",
+            L.path("frontier", ext="png"),
             caption="../../report/frontier_figure.rst",
             category="Frontier",
             labels={"artifact": "cost-robustness frontier (figure)"},
         ),
     log:
-        f"{R}/logs/frontier/frontier_table.log",
+        L.log("frontier_table"),
     conda:
         "../../envs/e2sad.yaml"
     params:
@@ -68,11 +68,11 @@ rule frontier_snapshot_evaluate:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/frontier/snapshots/{{model}}/seed{{seed}}/step{{step}}/{{attack}}.json",
+        L.path("snapshot_eval"),
     log:
-        f"{R}/logs/frontier/snapshot/{{model}}/seed{{seed}}/step{{step}}/{{attack}}.log",
+        L.log("frontier_snapshot_evaluate"),
     wildcard_constraints:
-        attack=regex(STUDY.science_attacks),
+        attack=STUDY.regex(STUDY.science_attacks),
         step=r"\d+",
     conda:
         "../../envs/e2sad.yaml"
@@ -82,7 +82,7 @@ rule frontier_snapshot_evaluate:
         runtime=60,
         gpu_slots=GPU_SLOT,
     params:
-        snapshot=lambda w: f"{STUDY.snapshot_dir(w.model, w.seed)}/step{w.step}.pt",
+        snapshot=lambda w: L.path("snapshot", model=w.model, seed=w.seed, step=w.step),
         attack=lambda w: STUDY.attack_args(w.attack),
         common=lambda w: STUDY.snapshot_eval_args(w.model),
     shell:
@@ -95,22 +95,22 @@ rule frontier_snapshots:
     input:
         STUDY.snapshot_inputs(),
     output:
-        csv=f"{R}/frontier/snapshots.csv",
+        csv=L.path("snapshots", ext="csv"),
         html=report(
-            f"{R}/frontier/snapshots.html",
+            L.path("snapshots", ext="html"),
             caption="../../report/frontier_snapshots.rst",
             category="Frontier",
             labels={"artifact": "robustness along training (table)"},
         ),
-        pdf=f"{R}/frontier/snapshots.pdf",
+        pdf=L.path("snapshots", ext="pdf"),
         png=report(
-            f"{R}/frontier/snapshots.png",
+            L.path("snapshots", ext="png"),
             caption="../../report/frontier_snapshots.rst",
             category="Frontier",
             labels={"artifact": "robustness along training (figure)"},
         ),
     log:
-        f"{R}/logs/frontier/snapshots.log",
+        L.log("frontier_snapshots"),
     conda:
         "../../envs/e2sad.yaml"
     params:

@@ -1,24 +1,24 @@
 # Scientific validity (snakemake science = ablation robustness sanity + statements).
-# The plan is e2sad/study.py; tables and checks in e2sad/science/.
+# The plan is e2sad/plan/; tables and checks in e2sad/science/.
 
 
 # ---- 1. second-step ablation: the variant models are trained and evaluated
-# by rules train/evaluate (they are in MODELS); this renders the table.
+# by rules train/evaluate (they are among the Study's models); this renders the table.
 rule ablation_table:
     input:
         rows=STUDY.ablation_rows(),
         models=STUDY.ablation_model_files(),
     output:
-        csv=f"{R}/science/ablation.csv",
-        tex=f"{R}/science/ablation.tex",
+        csv=L.path("ablation", ext="csv"),
+        tex=L.path("ablation", ext="tex"),
         html=report(
-            f"{R}/science/ablation.html",
+            L.path("ablation", ext="html"),
             caption="../../report/science_ablation.rst",
             category="Science",
             labels={"check": "second-step ablation"},
         ),
     log:
-        f"{R}/logs/science/ablation_table.log",
+        L.log("ablation_table"),
     conda:
         "../../envs/e2sad.yaml"
     params:
@@ -35,11 +35,11 @@ use rule evaluate as robust_evaluate with:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/science/robustness/eval/{{model}}/seed{{seed}}/{{attack}}.json",
+        L.path("robust_eval"),
     log:
-        f"{R}/logs/science/robust_evaluate/{{model}}/seed{{seed}}/{{attack}}.log",
+        L.log("robust_evaluate"),
     wildcard_constraints:
-        attack=regex(STUDY.science_attacks),
+        attack=STUDY.regex(STUDY.science_attacks),
     resources:
         mem_mb=4000,
         runtime=240,
@@ -54,16 +54,16 @@ rule robustness_table:
     input:
         STUDY.robustness_inputs(),
     output:
-        csv=f"{R}/science/robustness.csv",
-        tex=f"{R}/science/robustness.tex",
+        csv=L.path("robustness", ext="csv"),
+        tex=L.path("robustness", ext="tex"),
         html=report(
-            f"{R}/science/robustness.html",
+            L.path("robustness", ext="html"),
             caption="../../report/science_robustness.rst",
             category="Science",
             labels={"check": "stronger evaluation"},
         ),
     log:
-        f"{R}/logs/science/robustness_table.log",
+        L.log("robustness_table"),
     conda:
         "../../envs/e2sad.yaml"
     params:
@@ -79,11 +79,11 @@ rule eps_sweep:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/science/sanity/sweep/{{model}}/seed{{seed}}/{{sweep}}.json",
+        L.path("sweep"),
     log:
-        f"{R}/logs/science/eps_sweep/{{model}}/seed{{seed}}/{{sweep}}.log",
+        L.log("eps_sweep"),
     wildcard_constraints:
-        sweep=regex(SANITY.get("sweeps", {})),
+        sweep=STUDY.regex(SANITY.get("sweeps", {})),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -106,27 +106,27 @@ rule sanity_report:
         whitebox=STUDY.sanity_whitebox(),
         transfer=STUDY.sanity_transfer(),
     output:
-        csv=f"{R}/science/sanity.csv",
+        csv=L.path("sanity", ext="csv"),
         html=report(
-            f"{R}/science/sanity.html",
+            L.path("sanity", ext="html"),
             caption="../../report/science_sanity.rst",
             category="Science",
             labels={"check": "sanity checks"},
         ),
         pdf=report(
-            f"{R}/science/figures/eps_sweep.pdf",
+            L.path("eps_sweep", ext="pdf"),
             caption="../../report/science_eps_sweep.rst",
             category="Science",
             labels={"check": "eps sweep (pdf)"},
         ),
         png=report(
-            f"{R}/science/figures/eps_sweep.png",
+            L.path("eps_sweep", ext="png"),
             caption="../../report/science_eps_sweep.rst",
             category="Science",
             labels={"check": "eps sweep"},
         ),
     log:
-        f"{R}/logs/science/sanity_report.log",
+        L.log("sanity_report"),
     conda:
         "../../envs/e2sad.yaml"
     params:
@@ -141,18 +141,18 @@ rule sanity_report:
 rule statements:
     input:
         table=STUDY.table_outputs(STATEMENTS_TABLE)[0],
-        cost=f"{R}/tables/training_cost.csv",
+        cost=L.path("cost_table", ext="csv"),
     output:
         html=report(
-            f"{R}/science/statements.html",
+            L.path("statements", ext="html"),
             caption="../../report/science_statements.rst",
             category="Science",
             labels={"check": "checked statements"},
         ),
-        md=f"{R}/science/statements.md",
-        csv=f"{R}/science/statements.csv",
+        md=L.path("statements", ext="md"),
+        csv=L.path("statements", ext="csv"),
     log:
-        f"{R}/logs/science/statements.log",
+        L.log("statements"),
     conda:
         "../../envs/e2sad.yaml"
     params:

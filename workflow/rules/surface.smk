@@ -6,9 +6,9 @@ rule surface:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/surfaces/{{figure}}/{{model}}/seed{{seed}}/{{attack}}.npz",
+        L.path("surface"),
     log:
-        f"{R}/logs/surface/{{figure}}/{{model}}/seed{{seed}}/{{attack}}.log",
+        L.log("surface"),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -34,17 +34,17 @@ rule plot_surface:
     input:
         surface_in,
     output:
-        pdf=f"{R}/figures/{{figure}}{{panel}}.pdf",
+        pdf=L.path("figure", ext="pdf"),
         png=report(
-            f"{R}/figures/{{figure}}{{panel}}.png",
+            L.path("figure", ext="png"),
             caption="../../report/figure_3_3.rst",
             category="Figures",
             labels=lambda w: {"figure": f"{STUDY.artifact_name(w.figure)} {w.panel}"},
         ),
     log:
-        f"{R}/logs/plot_surface/{{figure}}{{panel}}.log",
+        L.log("plot_surface"),
     wildcard_constraints:
-        figure=regex(STUDY.figures),
+        figure=STUDY.regex(STUDY.figures),
         panel="[a-z]",
     conda:
         "../../envs/e2sad.yaml"

@@ -5,18 +5,18 @@ rule table:
     input:
         table_in,
     output:
-        csv=f"{R}/tables/{{table}}.csv",
-        tex=f"{R}/tables/{{table}}.tex",
+        csv=L.path("table", ext="csv"),
+        tex=L.path("table", ext="tex"),
         html=report(
-            f"{R}/tables/{{table}}.html",
+            L.path("table", ext="html"),
             caption="../../report/table.rst",
             category="Tables",
             labels=lambda w: {"table": STUDY.artifact_name(w.table)},
         ),
     log:
-        f"{R}/logs/table/{{table}}.log",
+        L.log("table"),
     wildcard_constraints:
-        table=regex(STUDY.tables),
+        table=STUDY.regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     params:
@@ -30,16 +30,16 @@ rule cost_table:
     input:
         STUDY.trained_models(),
     output:
-        csv=f"{R}/tables/training_cost.csv",
-        tex=f"{R}/tables/training_cost.tex",
+        csv=L.path("cost_table", ext="csv"),
+        tex=L.path("cost_table", ext="tex"),
         html=report(
-            f"{R}/tables/training_cost.html",
+            L.path("cost_table", ext="html"),
             caption="../../report/training_cost.rst",
             category="Tables",
             labels={"table": "training cost"},
         ),
     log:
-        f"{R}/logs/table/training_cost.log",
+        L.log("cost_table"),
     conda:
         "../../envs/e2sad.yaml"
     params:

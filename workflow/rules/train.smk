@@ -8,10 +8,10 @@ rule train:
     input:
         data=data_in,
     output:
-        model=f"{R}/models/{{model}}/seed{{seed}}/model.pt",
-        log_csv=f"{R}/models/{{model}}/seed{{seed}}/train_log.csv",
+        model=L.path("model"),
+        log_csv=L.path("train_log"),
     log:
-        f"{R}/logs/train/{{model}}/seed{{seed}}.log",
+        L.log("train"),
     priority: lambda w: STUDY.train_priority(w.model)
     conda:
         "../../envs/e2sad.yaml"
@@ -22,10 +22,10 @@ rule train:
         gpu_slots=GPU_SLOT,
     params:
         args=lambda w: STUDY.train_args(w.model),
-        ckpt=lambda w: f"{R}/checkpoints/{w.model}/seed{w.seed}/ckpt.pt",
+        ckpt=lambda w: L.path("ckpt", model=w.model, seed=w.seed),
         ckpt_every=COMPUTE["ckpt_every"],
         progress_every=COMPUTE["progress_every"],
-        log_every=COMPUTE.get("log_every", 50),
+        log_every=COMPUTE["log_every"],
         snapshots=lambda w: STUDY.snapshot_args(w.model, w.seed),
     shell:
         "python -m e2sad train --name {wildcards.model} --data {input.data:q} {params.args} "

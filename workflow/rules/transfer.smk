@@ -7,9 +7,9 @@ rule craft_transfer:
         model=model_in,
         data=data_in,
     output:
-        f"{R}/transfer/adv/{{model}}/seed{{seed}}/{{attack}}.pt",
+        L.path("crafted"),
     log:
-        f"{R}/logs/craft_transfer/{{model}}/seed{{seed}}/{{attack}}.log",
+        L.log("craft_transfer"),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -30,11 +30,11 @@ rule evaluate_transfer:
         model=model_in,
         adv=transfer_adv,
     output:
-        f"{R}/transfer/eval/{{table}}/{{model}}/seed{{seed}}.json",
+        L.path("transfer_eval"),
     log:
-        f"{R}/logs/evaluate_transfer/{{table}}/{{model}}/seed{{seed}}.log",
+        L.log("evaluate_transfer"),
     wildcard_constraints:
-        table=regex(STUDY.tables),
+        table=STUDY.regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]

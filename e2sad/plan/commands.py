@@ -1,0 +1,113 @@
+"""Command-line options of each job: every hyperparameter explicit, read from the resolved config
+(no default restated here: the schema holds them, :func:`e2sad.config.resolve_config` applies them)."""
+
+from __future__ import annotations
+
+import os
+
+from ..attacks import ATTACKS
+from ..config import dataset_folder
+from ..data import FORMATS
+from ..defenses import DEFENSES
+
+
+class Commands:
+    """Mixin of :class:`e2sad.plan.Study`: the options of ``python -m e2sad <command>``."""
+
+    def data_source(self, dataset: str) -> str:
+        """The folder prepare-data reads (the first of ``src`` that holds the files)."""
+        return str(dataset_folder(self.config["data"][dataset], self.base_dir))
+
+    def data_sources(self, dataset: str) -> list[str]:
+        """The original files of a dataset (none to wait for when download is set and they are absent)."""
+        folder = self.data_source(dataset)
+        files = [os.path.join(folder, f) for f in FORMATS[self.config["data"][dataset]["format"]][1]]
+        if self.config["data"][dataset]["download"] and not all(map(os.path.isfile, files)):
+            return []
+        return files
+
+    def prepare_args(self, dataset: str) -> str:
+        d = self.config["data"][dataset]
+        lo, hi = d["pixel_range"]
+        args = [
+            f"--format {d['format']}",
+            f"--channels {d['channels']}",
+            f"--size {d['size']}",
+            f"--classes {d['classes']}",
+            f"--pixel-range {lo} {hi}",
+        ]
+        if d["download"]:
+            args.append("--download")
+            if d.get("torchvision"):
+                args.append(f"--torchvision {d['torchvision']}")
+        return " ".join(args)
+
+    def net_args(self, model: str) -> str:
+        """The dataset and the paper's network a model is built as."""
+        ds = self.dataset_of(model)
+        d = self.config["data"][ds]
+        return f"--dataset {ds} --network {d['network']} --normalization {d['normalization']}"
+
+    def train_args(self, model: str) -> str:
+        """Every hyperparameter of a model's training as explicit options."""
+        m = self.models[model]
+        t = self.training_of(model)
+        c = self.compute
+        args = [
+            self.net_args(model),
+            f"--defense {m['defense']}",
+            f"--smoothing {m.get('smoothing') or 'none'}",
+            f"--steps {self.steps_of(model)}",
+            f"--batch-size {t['batch_size']}",
+            f"--optimizer {t['optimizer']}",
+            f"--lr {t['lr']}",
+            f"--precision {c['precision']}",
+            f"--device {c['device']}",
+        ]
+        if t["schedule"] != "constant":
+            args.append(f"--schedule {t['schedule']}")
+        if c["merge_clean"] and DEFENSES.get_decl(m["defense"], "defense").extra.get("merge_clean"):
+            args.append("--merge-clean")
+        if c["channels_last"]:
+            args.append("--channels-last")
+        if c["compile"] != "none":
+            args.append(f"--compile {c['compile']}")
+        return " ".join(args + DEFENSES.cli_args(m["defense"], m))
+
+    def attack_args(self, attack: str) -> str:
+        """An attack (of ``attacks`` or ``robustness.attacks``) as explicit options."""
+        a = self.science_attacks[attack]
+        return " ".join([f"--attack {a['kind']}"] + ATTACKS.cli_args(a["kind"], a))
+
+    def eval_args(self, model: str, section: dict | None = None) -> str:
+        """Test subset, batch size, device and network of an evaluation (``section``: the
+        ``evaluation`` section, or a science section with its own ``n_test`` and ``batch_size``)."""
+        section = self.config["evaluation"] if section is None else section
+        args = [
+            self.net_args(model),
+            f"--batch-size {section['batch_size']}",
+            f"--device {self.compute['device']}",
+        ]
+        if self.compute["channels_last"]:
+            args.append("--channels-last")
+        if section["n_test"]:
+            args.append(f"--n {section['n_test']}")
+        return " ".join(args)
+
+    def sweep_args(self, sweep: str) -> str:
+        s = self.sanity["sweeps"][sweep]
+        args = [f"--attack {s['kind']}"]
+        for key, opt in (("k", "--k"), ("restarts", "--restarts"), ("seed", "--attack-seed")):
+            if key in s:
+                args.append(f"{opt} {s[key]}")
+        return " ".join(args)
+
+    def snapshot_args(self, model: str, seed) -> str:
+        steps = self.snapshot_steps(model)
+        if not steps:
+            return ""
+        return f"--snapshots {' '.join(map(str, steps))} --snapshot-dir {self.snapshot_dir(model, seed)}"
+
+    def snapshot_eval_args(self, model: str) -> str:
+        fr = self.frontier
+        return self.eval_args(model, {"n_test": fr["snapshot_n_test"], "batch_size": fr["batch_size"]})

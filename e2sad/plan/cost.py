@@ -1,0 +1,108 @@
+"""What the study costs: FLOPs of each job from the declared pass counts, and the projection that
+the workflow prints before any job runs."""
+
+from __future__ import annotations
+
+from ..attacks import ATTACKS
+from ..defenses import PASS_COST, step_cost
+
+#: sustained FLOP/s of one job, for the projection printed before a run: one CPU thread, one GPU
+#: (how they were measured, on which machines: docs/performance.md, "Projection rates")
+RATES = {"cpu": 45e9, "cuda": 15e12}
+#: test-set size assumed when n_test is null and the prepared data is not there yet
+DEFAULT_TEST_SIZE = 10_000
+
+
+def _duration(seconds: float) -> str:
+    """3 days 4 h, 5 h 20 min, 12 min."""
+    m = round(seconds / 60)
+    if m >= 24 * 60:
+        return f"{m // 1440} days {m % 1440 // 60} h"
+    if m >= 60:
+        return f"{m // 60} h {m % 60} min"
+    return f"{max(m, 1)} min"
+
+
+class Cost:
+    """Mixin of :class:`e2sad.plan.Study`: costs in forward passes of one image, and in FLOPs."""
+
+    def _entry_cost(self, m: dict) -> float:
+        """One training step of a model entry in forward passes of one image (batch x passes)."""
+        return self._entry_training(m)["batch_size"] * step_cost(m["defense"], m, self.compute["merge_clean"])
+
+    def train_cost(self, model: str) -> float:
+        """A training job's cost in forward passes of one image: steps x batch x the step's passes
+        (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
+        return self.steps_of(model) * self._entry_cost(self.models[model])
+
+    def forward_flops(self, dataset: str) -> float:
+        """FLOPs of one forward of one image through the dataset's network."""
+        from ..models import build_model, forward_flops
+
+        d = self.config["data"][dataset]
+        net = build_model(d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
+        return float(forward_flops(net, (d["channels"], d["size"], d["size"])))
+
+    def eval_cost(self, model: str, attack: str, n) -> float:
+        """An evaluation's cost in forward passes of one image: the attack's declared passes + 1 F."""
+        a = self.science_attacks[attack]
+        passes = ATTACKS.get_decl(a["kind"]).extra.get("passes", lambda p: {"F": 1, "B_in": 1})(a)
+        per_image = 1 + sum(k * PASS_COST[p] for p, k in passes.items())
+        return (n or DEFAULT_TEST_SIZE) * per_image
+
+    def _table_eval_flops(self, fwd: dict) -> float:
+        """The tables' evaluations: white-box attacks (one job per dataset, model, attack, whichever
+        tables share it; one forward when it reads a transfer craft's examples), transfer targets."""
+        n = self.config["evaluation"]["n_test"] or DEFAULT_TEST_SIZE
+        flops, attacked, read = 0.0, set(), set()
+        for t in self.tables.values():
+            if t["dataset"] not in self.active:
+                continue
+            if t["kind"] == "whitebox":
+                for m, a in {(m, a) for m in t["models"] for a in t["attacks"]}:
+                    (read if self.crafted_adv(m, 0, a) else attacked).add((t["dataset"], m, a))
+            else:
+                attacked |= {(t["dataset"], s, t["attack"]) for s in t["substitutes"]}
+                flops += len(t["models"]) * len(t["substitutes"]) * n * fwd[t["dataset"]]
+        flops += sum(self.eval_cost(m, a, n) * fwd[d] for d, m, a in attacked) * len(self.seeds)
+        flops += sum(n * fwd[d] for d, _, _ in read) * len(self.seeds)
+        return flops
+
+    def projected_flops(self) -> dict[str, float]:
+        """FLOPs of the study that ``all`` builds: its trainings and its evaluations (white-box,
+        transfer crafts and targets, loss surfaces); the science checks are not counted."""
+        fwd = {d: self.forward_flops(d) for d in self.active}
+        train = sum(self.train_cost(m) * fwd[self.dataset_of(m)] * len(self.seeds) for m in self.trained_names())
+        evals = self._table_eval_flops(fwd)
+        for f in self.figures.values():
+            if f["dataset"] in self.active:
+                grid = f["points"] ** 2 * f["n"] + sum(self.eval_cost(None, a, f["n"]) for a in f["panels"].values())
+                evals += len(f["models"]) * grid * fwd[f["dataset"]]
+        return {"train": train, "evaluate": evals}
+
+    def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
+        """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
+        ``cores`` jobs at once; a warning line when the paper's scale would run on a CPU."""
+        flops = self.projected_flops()
+        total = sum(flops.values())
+        kind = "cuda" if device.startswith("cuda") else "cpu"
+        parallel = max(1, cores) if kind == "cpu" else 1
+        seconds = total / (RATES[kind] * parallel)
+        where = f"{parallel} CPU core{'s' if parallel > 1 else ''}" if kind == "cpu" else "one GPU"
+        share = 100 * flops["train"] / total if total else 0
+        lines = [
+            f"plan: {total / 1e12:,.1f} TFLOP ({share:.0f} % training), projected {_duration(seconds)} on {where} "
+            f"at {RATES[kind] / 1e9:,.0f} GFLOP/s per job ({self.config['scale']} scale)"
+        ]
+        if kind == "cpu" and self.config["scale"] == "paper":
+            lines.append(
+                f"warning: the paper's scale on a CPU takes about {_duration(seconds)} here; for a laptop run: "
+                "snakemake --cores 2 all --configfile config/reduced.yaml"
+            )
+        return seconds, lines
+
+    def train_priority(self, model: str) -> int:
+        """Snakemake priority of a training job: the costliest start first, so that no core
+        idles at the end of a study while one long training runs alone."""
+        costs = sorted({self.train_cost(m) for m in self.models})
+        return 1 + costs.index(self.train_cost(model))

@@ -1,0 +1,116 @@
+"""The cost-robustness frontier's part of the plan (models, inputs, specs; the table, figure and
+statements are :mod:`e2sad.science.frontier`)."""
+
+from __future__ import annotations
+
+from ..science import frontier_cells, paper_column
+from .specs import hashed
+from .targets import FIGURE_FORMATS, TABLE_FORMATS
+
+
+class Frontier:
+    """Mixin of :class:`e2sad.plan.Study`: the ``frontier`` section and robustness along training."""
+
+    def frontier_active(self) -> bool:
+        return bool(self.frontier) and self.frontier["dataset"] in self.active
+
+    def frontier_seeds(self) -> list:
+        return self.frontier.get("seeds", self.seeds)
+
+    def frontier_trained(self) -> list[str]:
+        """The models the frontier's rows are trained as (declared and equal-cost ones)."""
+        return list(dict.fromkeys(t for _, _, t in frontier_cells(self.config))) if self.frontier_active() else []
+
+    def frontier_model_files(self) -> list[str]:
+        return [self.model_file(m, s) for m in self.frontier_trained() for s in self.frontier_seeds()]
+
+    def frontier_inputs(self) -> list[str]:
+        return [
+            self.layout.path("frontier_eval", model=m, seed=s, attack=a)
+            for m in self.frontier_trained()
+            for s in self.frontier_seeds()
+            for a in self.frontier["attacks"]
+        ]
+
+    def _paper_point(self) -> dict | None:
+        """The paper's e2SAD value under the frontier's reference attack, if the paper reports one."""
+        fr = self.frontier
+        ref = fr.get("reference")
+        e2 = next((m for m in fr["models"] if self.models[m]["defense"] == "e2sad"), None)
+        if not (ref and e2):
+            return None
+        value = paper_column(fr["paper_table"], e2).get(ref)
+        if value is None:
+            return None
+        return {"value": value, "label": f"{self.science_attacks[ref]['label']} {value:.4f}"}
+
+    def frontier_spec(self) -> dict:
+        from .study import SEP
+
+        fr = self.frontier
+        trained = self.frontier_trained()
+        fwd = self.forward_flops(fr["dataset"])
+        info = self._model_info(trained, "defense")
+        for m in trained:
+            info[m].update(steps=self.steps_of(m), tflop=self.train_cost(m) * fwd / 1e12)
+        natural = next((m for m in trained if self.models[m]["defense"] == "natural" and SEP not in m), None)
+        return hashed(
+            {
+                "title": fr["title"],
+                "cells": [list(c) for c in frontier_cells(self.config)],
+                "attacks": list(fr["attacks"]),
+                "attack_labels": {a: self.science_attacks[a]["label"] for a in fr["attacks"]},
+                "model_info": info,
+                "robust": fr["robust"],
+                "reference": fr.get("reference"),
+                "natural": natural,
+                "budget": fr.get("budget", fr["models"][0]),
+                "paper_point": self._paper_point(),
+                "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier_seeds()),
+                "config": {k: fr[k] for k in sorted(fr)},
+            }
+        )
+
+    def snapshot_steps(self, model: str) -> list[int]:
+        """Steps after which a frontier model is kept: ``frontier.snapshots`` below its own steps,
+        and its last step (the final model)."""
+        if not self.frontier_active() or not self.frontier["snapshots"] or model not in self.frontier["models"]:
+            return []
+        steps = self.steps_of(model)
+        return sorted({s for s in self.frontier["snapshots"] if s < steps} | {steps})
+
+    def snapshot_inputs(self) -> list[str]:
+        return [
+            self.layout.path("snapshot_eval", model=m, seed=s, step=k, attack=a)
+            for m in self.frontier.get("models", [])
+            for s in self.frontier_seeds()
+            for k in self.snapshot_steps(m)
+            for a in self.frontier.get("snapshot_attacks", [])
+        ]
+
+    def snapshot_spec(self) -> dict:
+        fr = self.frontier
+        attacks = list(fr["snapshot_attacks"])
+        kinds = {a: self.science_attacks[a]["kind"] for a in attacks}
+        return hashed(
+            {
+                "title": "Robustness along training",
+                "models": list(fr["models"]),
+                "model_info": self._model_info(fr["models"], "defense"),
+                "attacks": attacks,
+                "attack_labels": {a: self.science_attacks[a]["label"] for a in attacks},
+                "single_step": next((a for a in attacks if kinds[a] == "fgsm"), None),
+                "iterative": next((a for a in attacks if kinds[a] != "fgsm"), None),
+                "overfit_drop": fr["overfit_drop"],
+                "note": self.science_note(fr["dataset"], fr["snapshot_n_test"], self.frontier_seeds()),
+                "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")},
+            }
+        )
+
+    def frontier_targets(self) -> list[str]:
+        if not self.frontier_active():
+            return []
+        out = self.layout.paths("frontier", TABLE_FORMATS + FIGURE_FORMATS)
+        if self.snapshot_inputs():
+            out += self.layout.paths("snapshots", ("csv", "html") + FIGURE_FORMATS)
+        return out
