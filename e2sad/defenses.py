@@ -1,4 +1,4 @@
-"""The five defenses as training losses, one signature for all::
+"""The eight declared defenses as training losses, one signature for all::
 
     defense(model, x, y, *, generator=None, **hyperparameters) -> Step
 

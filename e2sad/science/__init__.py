@@ -1,6 +1,6 @@
 """Scientific-validity checks of the reproduction (``snakemake science``).
 
-Four products, each a pure function of result files so that it can be tested
+Five products, each a pure function of result files so that it can be tested
 without training, each in its own module:
 
 - **Second-step ablation** (:mod:`.ablation`, :func:`ablation_table`): e2SAD
