@@ -119,16 +119,24 @@ def test_table_statements_and_figure_from_rows(tmp_path):
     assert nat["steps"] > e2["steps"] and nat["train_tflop"] == pytest.approx(e2["train_tflop"], rel=0.05)
     statements = frontier_statements(df, spec)
     verdicts = dict(zip(statements["statement"], statements["verdict"]))
-    assert len(statements) == 3
+    assert len(statements) == 4
     assert [v for s, v in verdicts.items() if "at least FGSM-RS" in s] == ["FAIL"]  # 0.205 < 0.305
     assert [v for s, v in verdicts.items() if "overstates" in s] == ["PASS"]  # 0.605 - 0.205 > 0.05
     assert [v for s, v in verdicts.items() if "PGD-AT is the most robust" in s] == ["PASS"]
+    assert [v for s, v in verdicts.items() if "overfits catastrophically" in s] == ["NOT RUN"]  # no snapshots
+    assert statements["name"].tolist() == [
+        "e2sad_at_least_fgsm_rs_at_equal_cost",
+        "paper_attack_overstates_e2sad",
+        "pgd_at_most_robust_at_equal_iterations",
+        "no_defense_overfits_catastrophically",
+    ]
     out = {x: tmp_path / f"frontier.{x}" for x in ("csv", "tex", "html", "pdf", "png")}
     render_frontier(df, statements, spec, out["csv"], out["tex"], out["html"])
     plot_frontier(df, spec, [str(out["pdf"]), str(out["png"])])
     assert pd.read_csv(out["csv"])["protocol"].tolist() == df["protocol"].tolist()
     html = out["html"].read_text()
     assert "Checked statements" in html and "FAIL" in html and "equal cost" in html
+    assert "(2 PASS, 1 FAIL, 1 NOT RUN)" in html
     tex = out["tex"].read_text()
     assert "equal cost" in tex and "e2SAD" in tex and "equal_cost" not in tex  # labels, escaped names
     assert out["png"].stat().st_size > 10_000 and out["pdf"].read_bytes()[:4] == b"%PDF"
@@ -247,7 +255,9 @@ def test_catastrophic_overfitting_is_a_pgd_collapse_while_fgsm_holds():
     [[v, numbers]] = verdict(frame)
     assert v == "FAIL" and "fgsm_at at step 100" in numbers and "10, 30, 100" in numbers
     assert verdict(frame.assign(catastrophic_overfitting=False))[0][0] == "PASS"
-    assert verdict(None) == []
+    assert verdict(None) == [["NOT RUN", "no snapshots along training"]]  # not run, never a FAIL
+    # without the frontier's rows, every other claim is NOT RUN too
+    assert frontier_statements(empty, spec, None)["verdict"].tolist() == ["NOT RUN"] * 4
 
 
 def test_snapshot_plan_and_bad_snapshot_attacks():

@@ -32,10 +32,17 @@ def test_public_names_are_importable_from_the_package():
 
     used = {
         "ablation": ["ablation_table", "read_g2", "render_ablation", "ablation_models", "ablation_variant_models"],
-        "robustness": ["robustness_table", "render_robustness", "flag_masking", "FLAG_TEXT"],
+        "robustness": [
+            "robustness_table",
+            "render_robustness",
+            "flag_masking",
+            "possible_gradient_masking",
+            "FLAG_TEXT",
+        ],
         "sanity": ["sanity_checks", "sweep_frame", "render_sanity"],
         "statements": ["check_statements", "render_statements"],
         "common": ["load_json_rows", "paper_column", "attack_eps", "attack_kind"],
+        "verdict": ["Verdict", "Check", "decide", "all_of", "tally"],
     }
     for module, names in used.items():
         mod = importlib.import_module(f"e2sad.science.{module}")
@@ -97,9 +104,11 @@ def test_statements_one_fails_one_passes(tmp_path):
     s4 = df.loc[[s for s in df.index if s.startswith("e2SAD resists")][0]]
     assert s1.verdict == "PASS" and "0.1000" in s1.evidence
     assert s4.verdict == "FAIL" and "mnist_e2sad_S @ ifgsm_0.3_k30 = 0.4000" in s4.evidence
-    # missing defenses are reported as not tested, never as a silent PASS
+    # missing defenses are reported as NOT RUN (not tested), never as a silent PASS nor as a FAIL
     s3 = df.loc[[s for s in df.index if s.startswith("IFGSM adversarial")][0]]
-    assert s3.verdict == "FAIL" and "not tested" in s3.evidence
+    assert s3.verdict == "NOT RUN" and "not tested" in s3.evidence
+    assert df.loc[[s for s in df.index if s.startswith("e2SAD beats")][0]].verdict == "NOT RUN"  # no eps 0.4
+    assert set(df["verdict"]) == {"PASS", "FAIL", "NOT RUN"}
 
 
 def test_statements_with_several_seeds_show_mean_and_std(tmp_path):
@@ -126,12 +135,42 @@ def test_statements_cost_threshold():
     assert bad.iloc[-1]["verdict"] == "FAIL" and "ratio 0.600" in bad.iloc[-1]["evidence"]
 
 
+def test_statements_are_named_functions():
+    """One function per claim, named after it; the table lists their records in order."""
+    df = science.check_statements(_paper_table(), _cost())
+    assert df.columns.tolist() == ["statement", "verdict", "evidence", "name"]
+    assert df["name"].tolist() == [
+        "natural_training_has_no_defense",
+        "fgsm_at_resists_fgsm_not_ifgsm",
+        "ifgsm_at_resists_ifgsm",
+        "e2sad_resists_fgsm_and_ifgsm",
+        "e2sad_beats_ifgsm_at_under_fgsm",
+        "e2sad_step_costs_far_less_than_ifgsm_at",
+    ]
+    from e2sad.science import statements
+
+    c = statements.natural_training_has_no_defense(statements._statement_inputs(_paper_table(), _cost(), None)[0])
+    assert c.verdict is science.Verdict.PASS and c.name == "natural_training_has_no_defense"
+
+
+def test_statements_without_the_cost_table_are_not_run():
+    cost = _cost()
+    df = science.check_statements(_paper_table(), cost[cost["defense"] != "ifgsm_at"])
+    assert df.iloc[-1]["verdict"] == "NOT RUN" and "not tested" in df.iloc[-1]["evidence"]
+    assert (df.iloc[:-1]["verdict"] != "NOT RUN").sum() == 3  # the IFGSM-AT claims of the table are not run either
+
+
 def test_statements_render(tmp_path):
     df = science.check_statements(_paper_table(), _cost())
     science.render_statements(df, {"note": "SMOKE"}, tmp_path / "s.html", tmp_path / "s.md", tmp_path / "s.csv")
     md = (tmp_path / "s.md").read_text()
-    assert "6 of 6 statements PASS" in md and "**PASS**" in md and "SMOKE" in md
+    assert "6 of 6 statements PASS." in md and "**PASS**" in md and "SMOKE" in md
     assert "<table>" in (tmp_path / "s.html").read_text()
+    cost = _cost()
+    df = science.check_statements(_paper_table(), cost[cost["defense"] != "e2sad"])
+    science.render_statements(df, {}, tmp_path / "n.html", tmp_path / "n.md")
+    assert "3 of 6 statements PASS (3 NOT RUN)." in (tmp_path / "n.md").read_text()
+    assert "**NOT RUN**" in (tmp_path / "n.md").read_text() and "NOT RUN" in (tmp_path / "n.html").read_text()
 
 
 # --------------------------------------------------------------------------- ablation
@@ -185,6 +224,19 @@ def test_ablation_table_names_the_closest_variant(tmp_path):
     assert len(ent) == 5 and (ent["seeds"] == 2).all() and ent["std"].notna().all()
     assert ent["g2_abs_mean"].iloc[0] == pytest.approx(4.5e-6)
     assert tidy.loc[tidy["best"], "variant"].unique().tolist() == ["entropy"]
+    assert verdict["verdict"] == "PASS"  # entropy is 0.03 ahead of random_start
+
+
+def test_ablation_verdict_tie_and_nothing_compared():
+    def summary(diffs):
+        return {v: {"mean_abs_diff": d, "n_compared": 5, "g2_abs": 1e-6, "g2_over_g1": 1e-2} for v, d in diffs.items()}
+
+    tie = science.ablation_verdict(summary({"entropy": 0.0100, "literal": 0.0100 + science.TIE_TOL / 2}))
+    assert tie["verdict"] == "UNDECIDED" and "a tie within" in tie["text"]
+    ahead = science.ablation_verdict(summary({"entropy": 0.0100, "literal": 0.0100 + 2 * science.TIE_TOL}))
+    assert ahead["verdict"] == "PASS" and "a tie" not in ahead["text"]
+    none = science.ablation_verdict(summary({"entropy": float("nan")}))
+    assert none["verdict"] == "NOT RUN" and none["best"] is None
 
 
 def test_ablation_render_shows_mean_std_and_verdict(tmp_path):
@@ -193,7 +245,7 @@ def test_ablation_render_shows_mean_std_and_verdict(tmp_path):
     out = tmp_path / "out"
     science.render_ablation(tidy, verdict, spec, out / "a.csv", out / "a.tex", out / "a.html")
     page = (out / "a.html").read_text()
-    assert "±" in page and "Verdict" in page and "best" in page
+    assert "±" in page and "Verdict: PASS." in page and "best" in page
     assert "entropy" in (out / "a.tex").read_text()
     assert len(pd.read_csv(out / "a.csv")) == 20
 
@@ -213,6 +265,10 @@ def test_flag_threshold():
     assert not science.flag_masking(0.90, 0.86)  # 4 points
     assert not science.flag_masking(0.90, 0.85 + 1e-9)
     assert science.flag_masking(0.90, 0.87, flag_drop=0.02)
+    check = science.possible_gradient_masking("m", 0.90, 0.84)
+    assert check.verdict == "FAIL" and check.subject == "m" and "+0.0600" in check.numbers
+    assert science.possible_gradient_masking("m", 0.90, 0.86).verdict == "PASS"
+    assert science.possible_gradient_masking("m", 0.90, float("nan")).verdict == "NOT RUN"
 
 
 def _robust_rows(ref, pgd, apgd, seeds=(0,)):
@@ -233,8 +289,9 @@ def test_robustness_table_flags_a_drop_above_threshold():
     }
     ok = science.robustness_table(_robust_rows(0.90, 0.88, 0.87), spec).iloc[0]
     assert ok.strongest == "apgd_ce" and ok["accuracy_drop"] == pytest.approx(0.03) and ok.flag == ""
+    assert ok.verdict == "PASS"
     bad = science.robustness_table(_robust_rows(0.90, 0.80, 0.87), spec).iloc[0]
-    assert bad.strongest == "pgd" and bad.flag == science.FLAG_TEXT
+    assert bad.strongest == "pgd" and bad.flag == science.FLAG_TEXT and bad.verdict == "FAIL"
     same = science.robustness_table(_robust_rows(0.50, 0.50, 0.50), spec).iloc[0]
     assert same.strongest == "ifgsm_0.3_k30" and same["accuracy_drop"] == 0
 
@@ -254,7 +311,8 @@ def test_robustness_render_mean_std(tmp_path):
     df = science.robustness_table(rows, spec)
     science.render_robustness(df, spec, tmp_path / "r.csv", tmp_path / "r.tex", tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
-    assert "0.7900 ± 0.0141" in page and science.FLAG_TEXT in page and "1 of 1 models" in page
+    assert "0.7900 ± 0.0141" in page and science.FLAG_TEXT in page and "1 of 1 models FAIL" in page
+    assert f"FAIL: {science.FLAG_TEXT}" in page
 
 
 # --------------------------------------------------------------------------- sanity
@@ -301,13 +359,46 @@ def test_sanity_checks_pass_and_flag():
     assert v[("good", "fgsm")] == v[("good", "pgd")] == "PASS"
     assert v[("good", "iterative >= single-step at the same eps")] == "PASS"
     assert v[("good", "white-box >= transfer from any substitute")] == "PASS"
-    assert v[("masked", "fgsm")] == "FLAG"
-    assert v[("masked", "pgd")] == "FLAG"  # 0.30 left at eps 1
-    assert v[("masked", "iterative >= single-step at the same eps")] == "FLAG"
-    assert v[("masked", "white-box >= transfer from any substitute")] == "FLAG"
-    assert v[("lonely", "white-box >= transfer from any substitute")] == "n/a"
+    assert v[("masked", "fgsm")] == "FAIL"
+    assert v[("masked", "pgd")] == "FAIL"  # 0.30 left at eps 1
+    assert v[("masked", "iterative >= single-step at the same eps")] == "FAIL"
+    assert v[("masked", "white-box >= transfer from any substitute")] == "FAIL"
+    # a model without sweeps, table pairs or transfer rows: every check NOT RUN, none FAIL
+    lonely = checks[checks["model"] == "lonely"]
+    assert lonely["verdict"].tolist() == ["NOT RUN"] * 3, lonely.to_string()
+    assert lonely["name"].tolist() == [
+        "accuracy_survives_large_eps",
+        "iterative_weaker_than_single_step",
+        "transfer_stronger_than_white_box",
+    ]
+    assert v[("lonely", "white-box >= transfer from any substitute")] == "NOT RUN"
     ev = checks[(checks["model"] == "masked") & checks["check"].str.startswith("white-box")]["evidence"].iloc[0]
     assert "0.6000" in ev and "0.4000" in ev and "from a" in ev
+    assert set(checks["verdict"]) == {"PASS", "FAIL", "NOT RUN"}
+
+
+def test_sanity_check_boundaries():
+    """Each check alone, at its thresholds: the bound and the slack are inclusive."""
+    from e2sad.science import sanity
+
+    def curve(kind, accs):
+        return sanity.sweep_frame(pd.DataFrame(_sweep("m", kind, kind, accs)))
+
+    at = sanity.ITERATIVE_MAX_ACC_AT_MAX_EPS
+    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at])).verdict == "PASS"
+    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at + 1e-6])).verdict == "FAIL"
+    # an iterative curve that rises by more than the slack FAILs even when it ends near 0
+    rise = sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.0, 0.0 + 0.02, 0.03]))
+    assert rise.verdict == "FAIL" and "rises from" in rise.numbers
+    # a single-step curve may rise; only its end counts
+    assert sanity.accuracy_survives_large_eps("m", "fgsm", curve("fgsm", [0.1, 0.0, 0.2])).verdict == "PASS"
+    pair = [("pgd vs fgsm @ eps 0.5 (sweep)", 0.35, 0.30)]
+    assert sanity.iterative_weaker_than_single_step("m", pair).verdict == "FAIL"
+    assert sanity.iterative_weaker_than_single_step("m", [("x", 0.31, 0.30)]).verdict == "PASS"
+    assert sanity.iterative_weaker_than_single_step("m", []).verdict == "NOT RUN"
+    case = ("table_3_2", "ifgsm_0.3_k30", 0.5, {"a": 0.45, "b": 0.6})
+    assert sanity.transfer_stronger_than_white_box("m", case).verdict == "FAIL"
+    assert sanity.transfer_stronger_than_white_box("m", None).verdict == "NOT RUN"
 
 
 def test_sanity_render(tmp_path):
@@ -315,7 +406,8 @@ def test_sanity_render(tmp_path):
     checks = science.sanity_checks(sweeps, pd.DataFrame(), pd.DataFrame(), {"models": ["m"]})
     science.render_sanity(checks, {"note": "test"}, tmp_path / "s.csv", tmp_path / "s.html")
     page = (tmp_path / "s.html").read_text()
-    assert "PASS" in page and "n/a" in page
+    assert "PASS" in page and "NOT RUN" in page and "FLAG" not in page
+    assert "Of 4 checks, 3 PASS, 1 NOT RUN." in page and "#e8e8e8" in page  # NOT RUN in grey
 
 
 # --------------------------------------------------------------------------- config and workflow

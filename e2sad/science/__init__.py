@@ -16,7 +16,7 @@ without training, each in its own module:
 - **Sanity checks** (:mod:`.sanity`, :func:`sanity_checks`): accuracy falls to
   about 0 as eps grows toward 1; iterative attacks are at least as strong as
   single-step ones at the same eps; white-box attacks are at least as strong
-  as transfer from any substitute.  Failed checks are FLAGged, never dropped.
+  as transfer from any substitute.  Failed checks are shown, never dropped.
 - **Cost-robustness frontier** (:mod:`.frontier`, :func:`frontier_table`): e2SAD
   beside FGSM-RS, PGD-AT and TRADES at equal iterations and at equal training
   cost, under AutoAttack, with its own checked statements and figure.
@@ -24,6 +24,10 @@ without training, each in its own module:
   paper's qualitative claims about Table 3.1 and the training cost, each PASS
   or FAIL with the numbers behind it.
 
+Every check is a small function named after what it flags, returning one
+:class:`.verdict.Check` (name, verdict, numbers, sentence) with one vocabulary,
+:class:`.verdict.Verdict`: PASS, FAIL, UNDECIDED (an interval straddles the
+threshold, see :func:`.verdict.decide`), NOT RUN (an input is missing).
 Several seeds of one quantity become mean and standard deviation (as in
 :mod:`e2sad.tables`); verdicts are taken on the mean.  Every file is written by
 :func:`e2sad.render.write_table`.  The names below are the package's public
@@ -68,7 +72,14 @@ from .frontier import (
     render_snapshots,
     snapshot_frame,
 )
-from .robustness import DEFAULT_FLAG_DROP, FLAG_TEXT, flag_masking, render_robustness, robustness_table
+from .robustness import (
+    DEFAULT_FLAG_DROP,
+    FLAG_TEXT,
+    flag_masking,
+    possible_gradient_masking,
+    render_robustness,
+    robustness_table,
+)
 from .sanity import (
     ITERATIVE_MAX_ACC_AT_MAX_EPS,
     SANITY_TOL,
@@ -86,9 +97,16 @@ from .statements import (
     check_statements,
     render_statements,
 )
+from .verdict import Check, Verdict, all_of, decide, tally
 
 __all__ = [
     "ABLATION_SEP",
+    "Check",
+    "Verdict",
+    "all_of",
+    "decide",
+    "possible_gradient_masking",
+    "tally",
     "BEAT_FGSM_EPS",
     "DEFAULT_FLAG_DROP",
     "DataError",

@@ -20,6 +20,7 @@ from ..errors import DataError
 from ..provenance import read_sidecar
 from ..render import BREAK, fmt_ms, fmt_vs_paper, write_table
 from .common import caption, mean_std, paper_column
+from .verdict import Check, Verdict, decide
 
 #: separator of an ablation model's name: ``<base>__<variant>``
 ABLATION_SEP = "__"
@@ -150,14 +151,37 @@ def _sci(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2e}"
 
 
-def ablation_verdict(summary: dict[str, dict]) -> dict:
-    """Name the variant with the smallest mean |diff| and explain it in two sentences."""
-    ranked = sorted(
-        (v for v in summary if not math.isnan(summary[v]["mean_abs_diff"])),
-        key=lambda v: summary[v]["mean_abs_diff"],
+def _ranked(summary: dict[str, dict]) -> list[str]:
+    """The variants compared with the paper, closest first."""
+    return sorted(
+        (v for v in summary if not math.isnan(summary[v]["mean_abs_diff"])), key=lambda v: summary[v]["mean_abs_diff"]
     )
+
+
+def one_reading_closest_to_paper(summary: dict[str, dict]) -> Check:
+    """UNDECIDED when the variant closest to the paper (smallest mean |diff|) is ahead of the next by
+    less than TIE_TOL (a tie: the ablation does not single out one reading), PASS when it is
+    ahead, NOT RUN when no variant could be compared with the paper's values."""
+    name, s = "one_reading_closest_to_paper", "one reading of the second step reproduces the paper's e2SAD best"
+    ranked = _ranked(summary)
     if not ranked:
-        return {"best": None, "ranking": [], "text": "No variant could be compared with the paper's values."}
+        return Check.not_run(name, s, "no variant compared with the paper's values")
+    numbers = ", ".join(f"{v} {summary[v]['mean_abs_diff']:.4f}" for v in ranked)
+    if len(ranked) == 1:
+        return Check(name, Verdict.PASS, f"mean |diff|: {numbers}", s)
+    lead = summary[ranked[1]]["mean_abs_diff"] - summary[ranked[0]]["mean_abs_diff"]
+    verdict = Verdict.PASS if decide(lead, ">=", TIE_TOL) == Verdict.PASS else Verdict.UNDECIDED
+    return Check(name, verdict, f"mean |diff|: {numbers}; lead {lead:.4f} (tie below {TIE_TOL:g})", s)
+
+
+def ablation_verdict(summary: dict[str, dict]) -> dict:
+    """Name the variant with the smallest mean |diff| and explain it in two sentences; ``verdict``:
+    that of :func:`one_reading_closest_to_paper` (UNDECIDED on a tie)."""
+    check = one_reading_closest_to_paper(summary)
+    ranked = _ranked(summary)
+    if not ranked:
+        text = "No variant could be compared with the paper's values."
+        return {"best": None, "ranking": [], "verdict": check.verdict.value, "text": text}
     best = ranked[0]
     s = summary[best]
     first = (
@@ -170,7 +194,7 @@ def ablation_verdict(summary: dict[str, dict]) -> dict:
         first += f", against {summary[nxt]['mean_abs_diff']:.4f} for '{nxt}' (next best)"
         if worst != nxt:
             first += f" and {summary[worst]['mean_abs_diff']:.4f} for '{worst}' (worst)"
-        if summary[nxt]["mean_abs_diff"] - s["mean_abs_diff"] < TIE_TOL:
+        if check.verdict == Verdict.UNDECIDED:
             first += f"; a tie within {TIE_TOL:g}, so the ranking does not single out '{best}'"
     first += "."
     second = (
@@ -189,6 +213,7 @@ def ablation_verdict(summary: dict[str, dict]) -> dict:
         "best": best,
         "ranking": [(v, summary[v]["mean_abs_diff"]) for v in ranked],
         "summary": summary,
+        "verdict": check.verdict.value,
         "text": f"{first} {second}",
     }
 
@@ -225,5 +250,5 @@ def render_ablation(tidy: pd.DataFrame, verdict: dict, spec: dict, out_csv, out_
         csv=out_csv,
         tex=out_tex,
         html_path=out_html,
-        html_extra=f"\n<p><b>Verdict.</b> {html.escape(verdict['text'])}</p>\n",
+        html_extra=f"\n<p><b>Verdict: {verdict['verdict']}.</b> {html.escape(verdict['text'])}</p>\n",
     )

@@ -1,4 +1,5 @@
-"""Helpers shared by the scientific-validity products: attack names, result rows, mean ± std, paper values."""
+"""Helpers shared by the scientific-validity products: attack names, result rows, mean ± std, paper values,
+checks as a frame and their colours."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import pandas as pd
 
 from ..render import fmt_ms, tex_escape, with_note  # noqa: F401  (re-exported: e2sad.science.fmt_ms, ...)
+from .verdict import Check, Verdict
 
 #: attack kinds that take one gradient step (no iterations, no restarts)
 SINGLE_STEP_KINDS = ("fgsm",)
@@ -62,3 +64,29 @@ def paper_column(table: str, model: str) -> dict[str, float]:
     pv = paper_values()
     pv = pv[(pv["table"] == table) & (pv["model"] == model)]
     return {r.row: float(r.value) for r in pv.itertuples()}
+
+
+#: background of a verdict's cell in the HTML pages
+VERDICT_COLOURS = {
+    Verdict.PASS: "#d6f0d6",
+    Verdict.FAIL: "#f8d0d0",
+    Verdict.UNDECIDED: "#fbeec2",
+    Verdict.NOT_RUN: "#e8e8e8",
+}
+
+
+def verdict_style(cell) -> str:
+    """CSS of an HTML cell that starts with a verdict word (``FAIL: ...``), else none."""
+    s = str(cell)
+    for v, colour in VERDICT_COLOURS.items():
+        if s.startswith(v):
+            return f"background-color: {colour}"
+    return ""
+
+
+def checks_frame(checks: list[Check], sentence: str, numbers: str, subject: str | None = None) -> pd.DataFrame:
+    """Checks as a frame: [``subject``,] ``sentence``, verdict, ``numbers``, name (the check function's)
+    -- the column names each product has always had."""
+    cols = ([subject] if subject else []) + [sentence, "verdict", numbers, "name"]
+    rows = [([c.subject] if subject else []) + [c.sentence, c.verdict.value, c.numbers, c.name] for c in checks]
+    return pd.DataFrame(rows, columns=cols)

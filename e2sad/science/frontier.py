@@ -28,7 +28,8 @@ import pandas as pd
 
 from ..errors import DataError
 from ..render import BREAK, fmt_ms, write_table
-from .common import caption, mean_std
+from .common import caption, checks_frame, mean_std, verdict_style
+from .verdict import Check, Verdict, decide, tally
 
 PROTOCOLS = ("equal_iterations", "equal_cost", "own_recipe")
 #: the training keys a recipe may set (the rest come from training.<dataset>)
@@ -147,6 +148,10 @@ def frontier_table(rows: pd.DataFrame, costs: pd.DataFrame, spec: dict) -> pd.Da
 OVERSTATE_MIN = 0.05
 
 
+def _label(spec: dict, attack: str) -> str:
+    return spec.get("attack_labels", {}).get(attack, attack)
+
+
 def _acc(df: pd.DataFrame, defense: str, protocol: str, attack: str) -> tuple[float, str] | None:
     sel = df[(df["defense"] == defense) & (df["protocol"] == protocol)]
     if sel.empty or f"acc[{attack}]" not in sel:
@@ -155,58 +160,87 @@ def _acc(df: pd.DataFrame, defense: str, protocol: str, attack: str) -> tuple[fl
     return float(r[f"acc[{attack}]"]), str(r["model"])
 
 
-def frontier_statements(df: pd.DataFrame, spec: dict, snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Claims about the frontier, each PASS/FAIL (or n/a when a defense or protocol is absent)
-    with the numbers behind it.  The verdicts are on means; with one seed or few test images a
-    difference below the binomial std (about sqrt(p(1-p)/n)) does not tell the defenses apart.
-    ``snapshots``: the rows of ``snapshots.csv`` (robustness along training, with its
-    ``catastrophic_overfitting`` column), for the claim that no defense overfits catastrophically."""
-    robust, ref = spec["robust"], spec.get("reference")
-    labels = spec.get("attack_labels", {})
-    out = []
-
-    def add(claim: str, ok: bool | None, numbers: str) -> None:
-        out.append(
-            {"statement": claim, "verdict": "n/a" if ok is None else ("PASS" if ok else "FAIL"), "numbers": numbers}
-        )
-
-    n = int(df["n"].max()) if len(df) else 0
-    se = 0.5 / math.sqrt(n) if n else float("nan")
+def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> Check:
+    """FAIL when, at equal training cost, e2SAD's robust (AutoAttack) accuracy is below FGSM-RS's."""
+    robust = spec["robust"]
+    name = "e2sad_at_least_fgsm_rs_at_equal_cost"
+    s = f"at equal cost, e2SAD's {_label(spec, robust)} accuracy is at least FGSM-RS's"
     e2, rs = _acc(df, "e2sad", "equal_cost", robust), _acc(df, "fgsm_rs", "equal_cost", robust)
-    add(
-        f"at equal cost, e2SAD's {labels.get(robust, robust)} accuracy is at least FGSM-RS's",
-        None if not (e2 and rs) else e2[0] >= rs[0],
-        "" if not (e2 and rs) else f"e2SAD {e2[0]:.4f}, FGSM-RS {rs[0]:.4f} (std of one accuracy <= {se:.3f})",
+    if not (e2 and rs):
+        return Check.not_run(name, s, "e2SAD and FGSM-RS not both in the equal-cost protocol")
+    n = int(df["n"].max())
+    se = 0.5 / math.sqrt(n) if n else float("nan")
+    numbers = f"e2SAD {e2[0]:.4f}, FGSM-RS {rs[0]:.4f} (std of one accuracy <= {se:.3f})"
+    return Check(name, decide(e2[0], ">=", rs[0]), numbers, s)
+
+
+def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> Check:
+    """PASS when e2SAD's accuracy under the paper's attack (``reference``) exceeds its robust
+    (AutoAttack) accuracy by more than OVERSTATE_MIN at equal iterations: the claim is gradient masking."""
+    robust, ref = spec["robust"], spec.get("reference")
+    name = "paper_attack_overstates_e2sad"
+    s = (
+        f"e2SAD's {_label(spec, ref or 'reference')} accuracy overstates its {_label(spec, robust)} accuracy "
+        f"by more than {OVERSTATE_MIN:.2f} (gradient masking)"
     )
-    if ref:
-        for protocol in ("equal_iterations",):
-            a, b = _acc(df, "e2sad", protocol, ref), _acc(df, "e2sad", protocol, robust)
-            add(
-                f"e2SAD's {labels.get(ref, ref)} accuracy overstates its {labels.get(robust, robust)} accuracy "
-                f"by more than {OVERSTATE_MIN:.2f} (gradient masking)",
-                None if not (a and b) else a[0] - b[0] > OVERSTATE_MIN,
-                "" if not (a and b) else f"{a[0]:.4f} vs {b[0]:.4f}: {a[0] - b[0]:+.4f}",
-            )
+    if not ref:
+        return Check.not_run(name, s, "no reference attack (the paper's) in the frontier")
+    a, b = _acc(df, "e2sad", "equal_iterations", ref), _acc(df, "e2sad", "equal_iterations", robust)
+    if not (a and b):
+        return Check.not_run(name, s, "e2SAD not in the equal-iterations protocol")
+    return Check(name, decide(a[0] - b[0], ">", OVERSTATE_MIN), f"{a[0]:.4f} vs {b[0]:.4f}: {a[0] - b[0]:+.4f}", s)
+
+
+def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> Check:
+    """FAIL when another defense has the highest robust (AutoAttack) accuracy at equal iterations."""
+    robust = spec["robust"]
+    name = "pgd_at_most_robust_at_equal_iterations"
+    s = f"PGD-AT is the most robust at equal iterations ({_label(spec, robust)})"
     sel = df[df["protocol"] == "equal_iterations"]
-    if len(sel):
-        best = sel.loc[sel[f"acc[{robust}]"].idxmax()]
-        pgd = _acc(df, "pgd_at", "equal_iterations", robust)
-        add(
-            f"PGD-AT is the most robust at equal iterations ({labels.get(robust, robust)})",
-            None if not pgd else best["defense"] == "pgd_at",
-            f"most robust: {best['model']} {best[f'acc[{robust}]']:.4f}" + (f"; PGD-AT {pgd[0]:.4f}" if pgd else ""),
-        )
-    if snapshots is not None and len(snapshots):
-        hit = snapshots[snapshots["catastrophic_overfitting"].astype(str).str.lower() == "true"]
-        models = sorted(set(snapshots["model"]))
-        add(
-            "no defense overfits catastrophically along training (iterative accuracy down by more than "
-            f"{spec.get('overfit_drop', 0.2):.2f} between snapshots while the single-step accuracy holds or rises)",
-            hit.empty,
-            f"{len(models)} models, snapshots at steps {', '.join(map(str, sorted(set(snapshots['step']))))}"
-            + ("" if hit.empty else "; flagged: " + ", ".join(f"{r.model} at step {r.step}" for r in hit.itertuples())),
-        )
-    return pd.DataFrame(out)
+    pgd = _acc(df, "pgd_at", "equal_iterations", robust)
+    if sel.empty or not pgd:
+        return Check.not_run(name, s, "PGD-AT not in the equal-iterations protocol")
+    best = sel.loc[sel[f"acc[{robust}]"].idxmax()]
+    verdict = Verdict.PASS if best["defense"] == "pgd_at" else Verdict.FAIL
+    return Check(name, verdict, f"most robust: {best['model']} {best[f'acc[{robust}]']:.4f}; PGD-AT {pgd[0]:.4f}", s)
+
+
+def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: dict) -> Check:
+    """FAIL when a snapshot is flagged by :func:`catastrophic_overfitting` (the ``catastrophic_overfitting``
+    column of ``snapshots.csv``); NOT RUN without snapshots."""
+    name = "no_defense_overfits_catastrophically"
+    s = (
+        "no defense overfits catastrophically along training (iterative accuracy down by more than "
+        f"{spec.get('overfit_drop', 0.2):.2f} between snapshots while the single-step accuracy holds or rises)"
+    )
+    if snapshots is None or not len(snapshots):
+        return Check.not_run(name, s, "no snapshots along training")
+    hit = snapshots[snapshots["catastrophic_overfitting"].astype(str).str.lower() == "true"]
+    models = sorted(set(snapshots["model"]))
+    numbers = f"{len(models)} models, snapshots at steps {', '.join(map(str, sorted(set(snapshots['step']))))}" + (
+        "" if hit.empty else "; flagged: " + ", ".join(f"{r.model} at step {r.step}" for r in hit.itertuples())
+    )
+    return Check(name, Verdict.PASS if hit.empty else Verdict.FAIL, numbers, s)
+
+
+#: the claims on the frontier table, in the order of the page
+FRONTIER_STATEMENTS = (
+    e2sad_at_least_fgsm_rs_at_equal_cost,
+    paper_attack_overstates_e2sad,
+    pgd_at_most_robust_at_equal_iterations,
+)
+
+
+def frontier_statements(df: pd.DataFrame, spec: dict, snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Claims about the frontier: one line per claim (statement, verdict, numbers, name), PASS/FAIL
+    with the numbers behind it, NOT RUN when a defense, protocol or input is absent.  The verdicts
+    are on means; with one seed or few test images a difference below the binomial std (about
+    sqrt(p(1-p)/n)) does not tell the defenses apart.  ``snapshots``: the rows of ``snapshots.csv``
+    (robustness along training, with its ``catastrophic_overfitting`` column), for the claim that no
+    defense overfits catastrophically."""
+    checks = [claim(df, spec) for claim in FRONTIER_STATEMENTS]
+    checks.append(no_defense_overfits_catastrophically(snapshots, spec))
+    return checks_frame(checks, sentence="statement", numbers="numbers")
 
 
 # --------------------------------------------------------------------------- #
@@ -229,9 +263,11 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
         ]
     n = int(df["n"].max()) if len(df) else 0
     lines = "".join(
-        f"<li><b>{html.escape(r.verdict)}</b> {html.escape(r.statement)}: {html.escape(r.numbers)}</li>"
+        f'<li><b style="{verdict_style(r.verdict)}">{html.escape(r.verdict)}</b> {html.escape(r.statement)}: '
+        f"{html.escape(r.numbers)}</li>"
         for r in statements.itertuples()
     )
+    counts = f" ({tally(statements['verdict'])})" if len(statements) else ""
     text = caption(
         spec,
         f"{spec.get('title', 'Cost-robustness frontier')}: accuracy on the first {n} test images; "
@@ -247,7 +283,7 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
         csv=out_csv,
         tex=out_tex,
         html_path=out_html,
-        html_extra=f"\n<p><b>Checked statements.</b></p>\n<ul>{lines}</ul>\n",
+        html_extra=f"\n<p><b>Checked statements</b>{counts}.</p>\n<ul>{lines}</ul>\n",
     )
 
 
@@ -409,16 +445,20 @@ def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_c
     show = show.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     show.columns = [f"step {c:,}" for c in show.columns]
     show.index.name = "model, attack"
+    check = no_defense_overfits_catastrophically(tidy, spec)
     if len(flags):
         items = "".join(
             f"<li>{html.escape(r.model)}: steps {r.step_before:,} -> {r.step:,}</li>" for r in flags.itertuples()
         )
         verdict = (
-            f"<p><b>Catastrophic overfitting</b> (iterative accuracy down by more than {spec['overfit_drop']:.2f} "
+            f"<p><b>{check.verdict}: catastrophic overfitting</b> (iterative accuracy down by more than "
+            f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises):</p>"
+            f"<ul>{items}</ul>"
         )
-        verdict += f"between snapshots while the single-step accuracy holds or rises):</p><ul>{items}</ul>"
     else:
-        verdict = f"<p><b>Catastrophic overfitting:</b> none (no drop above {spec['overfit_drop']:.2f}).</p>"
+        verdict = (
+            f"<p><b>{check.verdict}: no catastrophic overfitting</b> (no drop above {spec['overfit_drop']:.2f}).</p>"
+        )
     text = caption(
         spec,
         f"{spec.get('title', 'Robustness along training')}: accuracy of each model's snapshots under "

@@ -2,8 +2,8 @@
 
 Per model the paper's attack (IFGSM, k = 30; Table 3.1) is set beside the
 strongest attack found (the config's: PGD with random restarts, APGD-CE,
-APGD-T and the standard AutoAttack); a drop of more than ``flag_drop`` is flagged "possible gradient
-masking".
+APGD-T and the standard AutoAttack); a drop of more than ``flag_drop`` FAILs the check
+:func:`possible_gradient_masking` and is flagged "possible gradient masking".
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import DataError
 from ..render import BREAK, fmt_ms, write_table
 from .common import caption, mean_std
+from .verdict import Check, Verdict, decide
 
 #: robustness: default drop (reference attack minus strongest attack) above
 #: which a model is flagged; overridden by config robustness.flag_drop.
@@ -22,9 +23,25 @@ DEFAULT_FLAG_DROP = 0.05
 FLAG_TEXT = "possible gradient masking"
 
 
+def possible_gradient_masking(
+    model: str, reference_acc: float, strongest_acc: float, flag_drop: float = DEFAULT_FLAG_DROP
+) -> Check:
+    """FAIL when the strongest attack takes more than ``flag_drop`` off the accuracy the paper's
+    attack leaves: the paper's number would overstate the model's robustness (possible gradient masking)."""
+    drop = reference_acc - strongest_acc
+    return Check(
+        "possible_gradient_masking",
+        decide(drop, "<=", flag_drop),
+        f"reference {reference_acc:.4f}, strongest {strongest_acc:.4f}: drop {drop:+.4f} (bound {flag_drop:g})",
+        f"the strongest attack takes at most {flag_drop:g} off the paper's attack's accuracy",
+        model,
+    )
+
+
 def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """One line per model: clean and reference accuracy, every attack's accuracy,
-    the strongest attack (lowest mean accuracy), the drop and the flag.
+    the strongest attack (lowest mean accuracy), the drop, the verdict of
+    :func:`possible_gradient_masking` and the flag (its FAIL).
 
     ``spec``: models [names], model_info {model: {column, label}}, reference
     (the paper's attack), attacks [every attack counted in "strongest",
@@ -57,7 +74,7 @@ def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
             if attack in spec["attacks"]:
                 accs[attack] = mean
         strongest = min(accs, key=lambda a: (accs[a], a != ref))
-        drop = accs[ref] - accs[strongest]
+        check = possible_gradient_masking(model, accs[ref], accs[strongest], flag_drop)
         line.update(
             seeds=seeds,
             n=n,
@@ -66,21 +83,24 @@ def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
             paper_reference_acc=paper.get(model),
             strongest=strongest,
             strongest_acc=accs[strongest],
-            accuracy_drop=drop,
-            flag=FLAG_TEXT if drop > flag_drop else "",
+            accuracy_drop=accs[ref] - accs[strongest],
+            verdict=check.verdict.value,
+            flag=FLAG_TEXT if check.verdict == Verdict.FAIL else "",
         )
         out.append(line)
     return pd.DataFrame(out)
 
 
 def flag_masking(reference_acc: float, strongest_acc: float, flag_drop: float = DEFAULT_FLAG_DROP) -> bool:
-    """True when the strongest attack takes more than ``flag_drop`` off the reference attack's accuracy."""
-    return (reference_acc - strongest_acc) > flag_drop
+    """True when the strongest attack takes more than ``flag_drop`` off the reference attack's accuracy
+    (:func:`possible_gradient_masking` FAILs)."""
+    return possible_gradient_masking("", reference_acc, strongest_acc, flag_drop).verdict == Verdict.FAIL
 
 
 def render_robustness(df: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) -> None:
     """Write the stronger evaluation: the tidy frame as CSV; per model (rows) the accuracy under
-    every attack, the strongest attack, the drop and the flag, as LaTeX and HTML with the verdict."""
+    every attack, the strongest attack, the drop and the verdict (PASS, or FAIL with the flag), as LaTeX
+    and HTML with the verdict."""
     labels = spec.get("attack_labels", {})
     show = pd.DataFrame(index=[f"{r.column} ({r.label})" if "column" in df else r.model for r in df.itertuples()])
     show.index.name = "model"
@@ -97,11 +117,12 @@ def render_robustness(df: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) 
         ]
     show["strongest attack"] = [labels.get(a, a) for a in df["strongest"]]
     show["drop vs paper's attack"] = [f"{d:+.4f}" for d in df["accuracy_drop"]]
-    show["flag"] = [f.replace(" ", BREAK, 1) for f in df["flag"]]
-    flagged = [r.model for r in df.itertuples() if r.flag]
+    # the verdict word first, the flag's text below it
+    show["verdict"] = [f"{v}: {f}".replace(" ", BREAK, 2) if f else v for v, f in zip(df["verdict"], df["flag"])]
+    flagged = [r.model for r in df.itertuples() if r.verdict == Verdict.FAIL]
     n = int(df["n"].iloc[0]) if len(df) else 0
     verdict = (
-        f"{len(flagged)} of {len(df)} models lose more than {spec.get('flag_drop', DEFAULT_FLAG_DROP):.2f} "
+        f"{len(flagged)} of {len(df)} models FAIL, losing more than {spec.get('flag_drop', DEFAULT_FLAG_DROP):.2f} "
         f"accuracy from the paper's attack to the strongest one ({FLAG_TEXT})"
         + (f": {', '.join(flagged)}." if flagged else ".")
     )
