@@ -65,8 +65,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-#: environment variables that choose which CPU kernels torch, oneDNN and MKL run (README "What to
-#: expect": the same code gives other low digits under AVX-512 than under AVX2 kernels)
+#: environment variables that choose which CPU kernels torch, oneDNN and MKL run (docs/results.md "Other
+#: CPUs, other digits": the same code gives other low digits under AVX-512 than under AVX2 kernels)
 ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 

@@ -143,7 +143,7 @@ def test_model_sidecar_records_seed_and_hyperparameters(tmp_path, monkeypatch):
     assert (v["steps"], v["batch_size"], v["optimizer"], v["lr"]) == (2, 16, "sgd", 0.01)
     assert v["smoothing"] == 0.75 and v["precision"] == "fp32" and v["n_train"] == 64
     assert meta["inputs"] == {str(data): {"config_hash": "0123456789abcdef"}}
-    # the CPU code path the numbers depend on (README "What to expect": AVX2 vs AVX-512 kernels)
+    # the CPU code path the numbers depend on (docs/results.md "Other CPUs, other digits": AVX2 vs AVX-512)
     assert meta["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()
     assert meta["cpu"]["isa_env"] == {"MKL_ENABLE_INSTRUCTIONS": "AVX2"} and meta["cpu"]["model"]
     assert meta["train"]["steps_done"] == 2 and meta["train"]["run_hash"] == config_hash(
