@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PEAK, _FlopCount, machine, make_clock, setup, table, time_peak  # noqa: E402
 
 from e2sad.attacks import input_grad  # noqa: E402
-from e2sad.config import load_yaml_strict  # noqa: E402
+from e2sad.config import load_yaml_strict, resolve_config  # noqa: E402
 from e2sad.defenses import get_defense  # noqa: E402
 from e2sad.models import build_model  # noqa: E402
 from e2sad.train import make_optimizer, precision_context  # noqa: E402
@@ -52,14 +52,15 @@ REPO = Path(__file__).resolve().parents[1]
 def net(cfg: dict, ds: str):
     """The paper's network of dataset ``ds`` as its declaration (``data.<ds>``) names it."""
     d = cfg["data"][ds]
-    return build_model(d["network"], d.get("normalization", "none"), d["channels"], d["size"], d["classes"])
+    return build_model(d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
 
 
 N_TEST = {"mnist": 10_000, "svhn": 26_032}
 
 
 def merged(paths: list[str]) -> dict:
-    """config.yaml, then each overlay on top (nested keys merged, as Snakemake does)."""
+    """config.yaml, then each overlay on top (nested keys merged, as Snakemake does), resolved: every
+    default of the schema applied (:func:`e2sad.config.resolve_config`)."""
 
     def update(base: dict, new: dict) -> dict:
         for k, v in new.items():
@@ -69,7 +70,7 @@ def merged(paths: list[str]) -> dict:
     cfg: dict = {}
     for p in paths:
         cfg = update(cfg, load_yaml_strict(p))
-    return cfg
+    return resolve_config(cfg)
 
 
 def hparams(m: dict) -> dict:
@@ -283,7 +284,7 @@ def main(argv=None):
     scale = ", ".join(
         f"{ds}: {tr[ds]['steps']} steps x batch {tr[ds]['batch_size']}, {n_test[ds]} test images" for ds in datasets
     )
-    print(f"\n# study: {cfg.get('scale', 'paper')} ({scale}); {seeds} seed(s); datasets {', '.join(datasets)}")
+    print(f"\n# study: {cfg['scale']} ({scale}); {seeds} seed(s); datasets {', '.join(datasets)}")
     print("\nTraining, per model:")
     print(table(rows, ["model", "TFLOP", "minutes"]))
     print("\nPer job group:")
@@ -324,7 +325,7 @@ def measure_peak(cfg: dict, dev, reps: int, warmup: int) -> dict[str, float]:
     """FLOP/s of bench/common.py's peak ops (a 2048^3 sgemm, Table A.1's conv2 forward and backward at the
     first dataset's training batch, in the config's memory format): medians of ``reps`` after ``warmup``."""
     bs = cfg["training"][cfg["datasets"][0]]["batch_size"]
-    model = build_model("cnn_a1", channels_last=bool(cfg["compute"].get("channels_last"))).to(dev)
+    model = build_model("cnn_a1", channels_last=cfg["compute"]["channels_last"]).to(dev)
     x = torch.rand(bs, 1, 28, 28, device=dev)
     clock = make_clock(dev, "wall")
     T: dict[str, list[float]] = {k: [] for k in PEAK}

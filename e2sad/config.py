@@ -82,13 +82,11 @@ def schema_default(key: str, schema_path: str | Path | None = None):
     return node["default"]
 
 
-def resolve_config(config: dict, schema_path: str | Path | None = None) -> dict:
+def apply_schema_defaults(config: dict, schema_path: str | Path | None = None) -> dict:
     """A copy of ``config`` with every default of the schema applied, at every depth (a dataset's
-    ``pixel_range``, ``compute.ckpt_every``, a figure's ``points``, ...).
-
-    Loaded once: the workflow, the study plan and the tests read this resolved form, so a default
-    is stated in the schema alone.  The schema's own check (:func:`check_schema`) comes first; this
-    only fills what is absent (jsonschema's documented "extend with default" recipe)."""
+    ``pixel_range``, ``compute.ckpt_every``, a figure's ``points``, ...): what Snakemake's
+    ``validate`` fills in too (jsonschema's documented "extend with default" recipe).  Errors are
+    :func:`check_schema`'s to report; this only fills what is absent."""
     import copy
 
     import jsonschema
@@ -105,7 +103,33 @@ def resolve_config(config: dict, schema_path: str | Path | None = None) -> dict:
     filling = jsonschema.validators.extend(base, {"properties": set_defaults})
     resolved = copy.deepcopy(config)
     for _ in filling(_schema(schema_path)).iter_errors(resolved):
-        pass  # errors are check_schema's to report, one line each
+        pass
+    return resolved
+
+
+#: defaults that depend on other keys (the schema's descriptions say so): key -> how it is derived
+DERIVED_DEFAULTS = {
+    "tables.*.paper_table": "the table's own name",
+    "figures.*.title": "the figure's own name",
+    "frontier.budget": "the first of frontier.models",
+    "robustness.seeds, sanity.seeds, frontier.seeds": "the study's seeds",
+}
+
+
+def resolve_config(config: dict, schema_path: str | Path | None = None) -> dict:
+    """The config as the study reads it: every schema default applied (:func:`apply_schema_defaults`),
+    then the :data:`DERIVED_DEFAULTS`.  Loaded once: the workflow, the study plan and the tests read
+    this resolved form, so that each default is stated in one place."""
+    resolved = apply_schema_defaults(config, schema_path)
+    for name, t in (resolved.get("tables") or {}).items():
+        t.setdefault("paper_table", name)
+    for name, f in (resolved.get("figures") or {}).items():
+        f.setdefault("title", name)
+    if resolved.get("frontier") and resolved["frontier"].get("models"):
+        resolved["frontier"].setdefault("budget", resolved["frontier"]["models"][0])
+    for section in ("robustness", "sanity", "frontier"):
+        if resolved.get(section) and "seeds" in resolved:
+            resolved[section].setdefault("seeds", list(resolved["seeds"]))
     return resolved
 
 
@@ -279,7 +303,7 @@ def dataset_absent(name: str, d: dict, base_dir: str | Path = ".") -> str | None
     for key, allowed in (("format", FORMATS), ("network", NETWORKS), ("normalization", NORMALIZATIONS)):
         if key in d and d[key] not in allowed:
             raise ConfigError(f"config: data.{name}.{key}: {d[key]!r} is not allowed; allowed: {', '.join(allowed)}")
-    if d.get("download", False):
+    if d["download"]:
         return None
     folder = dataset_folder(d, base_dir)
     files = FORMATS[d["format"]][1]
@@ -292,7 +316,7 @@ def dataset_absent(name: str, d: dict, base_dir: str | Path = ".") -> str | None
         else str(folder)
     )
     source = f" (from {d['url']})" if d.get("url") else ""
-    if d.get("optional", False):
+    if d["optional"]:
         what = f"folder {folder} not found" if not folder.is_dir() else f"{', '.join(missing)} not in {folder}"
         return (
             f"{name.upper()} left out: {what}; put {' and '.join(files)} there{source} "
@@ -365,7 +389,7 @@ def _check_attacks_and_schedules(config: dict) -> None:
     for name, a in config["attacks"].items():
         check_attack(f"attacks.{name}", a)
     for ds, t in config.get("training", {}).items():
-        if t.get("schedule", "constant") not in SCHEDULES:
+        if t["schedule"] not in SCHEDULES:
             raise ConfigError(
                 f"config: training.{ds}.schedule: {t['schedule']!r} is not allowed; allowed: {', '.join(SCHEDULES)}"
             )
@@ -427,7 +451,7 @@ def check_config(
     for f in config_files:
         load_yaml_strict(f)
     check_schema(config, schema_path)
-    return check_relations(config, base_dir)
+    return check_relations(resolve_config(config, schema_path), base_dir)
 
 
 @dataclass(frozen=True)
@@ -488,7 +512,7 @@ def _check_ablation(config: dict, ab: dict, base_dir) -> list[str]:
             raise ConfigError(
                 f"config: ablation.variants.{i}: {v!r} is not allowed; allowed: {', '.join(SECOND_STEP.choices)}"
             )
-    tname = ab.get("table", schema_default("ablation.table"))
+    tname = ab["table"]
     _need_table(config, "ablation.table", tname, "whitebox")
     if base not in config["tables"][tname]["models"]:
         raise ConfigError(f"config: ablation.table: table '{tname}' does not list the base model '{base}'")
@@ -524,7 +548,7 @@ def _check_robustness(config: dict, rb: dict) -> list[str]:
     attacks = config["attacks"]
     for t in rb["tables"]:
         _need_table(config, "robustness.tables", t, "whitebox")
-    for where, a in [("robustness.reference", rb["reference"])] + [("robustness.also", a) for a in rb.get("also", [])]:
+    for where, a in [("robustness.reference", rb["reference"])] + [("robustness.also", a) for a in rb["also"]]:
         if a not in attacks:
             raise ConfigError(f"config: {where}: attack '{a}' is not declared under attacks")
         if attacks[a]["kind"] == "none":
@@ -539,7 +563,7 @@ def _check_robustness(config: dict, rb: dict) -> list[str]:
             warnings.append(f"{where}: PGD with {a.get('restarts', 1)} restart(s); the study asks for >= 5")
     ref_eps = attacks[rb["reference"]].get("eps")
     for where, a in [(f"robustness.attacks.{n}", x) for n, x in rb["attacks"].items()] + [
-        ("robustness.also", attacks[n]) for n in rb.get("also", [])
+        ("robustness.also", attacks[n]) for n in rb["also"]
     ]:
         if abs(float(a["eps"]) - float(ref_eps)) > 1e-9:
             raise ConfigError(
@@ -577,6 +601,7 @@ def check_science(config: dict, base_dir: str | Path = ".") -> list[str]:
     The models the ablation derives (``<base>__<variant>``) are put beside the declared ones and go
     through :func:`check_relations` like every declared model.  Returns warnings; raises
     :class:`ConfigError` on errors."""
+    config = resolve_config(config)
     warnings: list[str] = []
     if config.get("ablation"):
         warnings += _check_ablation(config, config["ablation"], base_dir)
@@ -607,7 +632,7 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
                 f"config: frontier.models.{i}: model '{m}' is trained on '{models[m]['dataset']}', "
                 f"not on the frontier's dataset '{fr['dataset']}'"
             )
-    budget = fr.get("budget", fr["models"][0])
+    budget = fr["budget"]
     if budget not in fr["models"]:
         raise ConfigError(f"config: frontier.budget: '{budget}' is not one of frontier.models ({_few(fr['models'])})")
     for i, a in enumerate(fr["attacks"]):
@@ -618,7 +643,7 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
     for key in ("robust", "reference"):
         if key in fr and fr[key] not in fr["attacks"]:
             raise ConfigError(f"config: frontier.{key}: '{fr[key]}' is not one of frontier.attacks")
-    for i, s in enumerate(fr.get("seeds", [])):
+    for i, s in enumerate(fr["seeds"]):
         if s not in config["seeds"]:
             raise ConfigError(f"config: frontier.seeds.{i}: seed {s} is not in seeds {config['seeds']}")
 
@@ -655,7 +680,7 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
         warnings.append("frontier.protocols: own_recipe without frontier.recipes adds no row")
 
     def cost(m):
-        merge = config.get("compute", {}).get("merge_clean", False)
+        merge = config["compute"]["merge_clean"]
         return config["training"][m["dataset"]]["batch_size"] * step_cost(m["defense"], m, merge)
 
     derived = frontier_models(config, cost)

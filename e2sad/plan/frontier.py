@@ -15,7 +15,7 @@ class Frontier:
         return bool(self.frontier) and self.frontier["dataset"] in self.active
 
     def frontier_seeds(self) -> list:
-        return self.frontier.get("seeds", self.seeds)
+        return self.frontier["seeds"]
 
     def frontier_trained(self) -> list[str]:
         """The models the frontier's rows are trained as (declared and equal-cost ones)."""
@@ -64,7 +64,7 @@ class Frontier:
                 "robust": fr["robust"],
                 "reference": fr.get("reference"),
                 "natural": natural,
-                "budget": fr.get("budget", fr["models"][0]),
+                "budget": fr["budget"],
                 "paper_point": self._paper_point(),
                 "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier_seeds()),
                 "config": {k: fr[k] for k in sorted(fr)},
@@ -80,12 +80,14 @@ class Frontier:
         return sorted({s for s in self.frontier["snapshots"] if s < steps} | {steps})
 
     def snapshot_inputs(self) -> list[str]:
+        if not self.frontier_active():
+            return []
         return [
             self.layout.path("snapshot_eval", model=m, seed=s, step=k, attack=a)
-            for m in self.frontier.get("models", [])
+            for m in self.frontier["models"]
             for s in self.frontier_seeds()
             for k in self.snapshot_steps(m)
-            for a in self.frontier.get("snapshot_attacks", [])
+            for a in self.frontier["snapshot_attacks"]
         ]
 
     def snapshot_spec(self) -> dict:

@@ -57,7 +57,7 @@ class Specs:
                 "name": name,
                 "kind": t["kind"],
                 "title": t["title"],
-                "paper_table": t.get("paper_table", name),
+                "paper_table": t["paper_table"],
                 "rows": rows,
                 "row_labels": row_labels,
                 "models": t["models"],
@@ -79,8 +79,8 @@ class Specs:
 
     def artifact_name(self, name: str) -> str:
         """A table's or figure's paper name from its title ('Table 3.1', 'Figure 3.3'), else its config name."""
-        entry = self.tables.get(name) or self.figures.get(name) or {}
-        match = re.match(r"(Table|Figure) [0-9.]*[0-9]", entry.get("title", ""))
+        entry = self.tables[name] if name in self.tables else self.figures[name]
+        match = re.match(r"(Table|Figure) [0-9.]*[0-9]", entry["title"])
         return match.group(0) if match else name
 
     def surface_labels(self, figure: str) -> list[str]:
@@ -89,7 +89,7 @@ class Specs:
     def surface_title(self, figure: str, panel: str) -> str:
         f = self.figures[figure]
         attack = self.attacks[f["panels"][panel]]["label"]
-        return f"{f.get('title', figure)} ({panel}): {attack} directions; {self.scale_note(f['dataset'])}"
+        return f"{f['title']} ({panel}): {attack} directions; {self.scale_note(f['dataset'])}"
 
     def ablation_spec(self) -> dict:
         name = self.ablation["table"]
@@ -102,7 +102,7 @@ class Specs:
                 "variants": self.ablation_variants,
                 "attacks": t["attacks"],
                 "attack_labels": {a: self.attacks[a]["label"] for a in t["attacks"]},
-                "paper_table": t.get("paper_table", name),
+                "paper_table": t["paper_table"],
                 "paper_model": base,
                 "note": self.scale_note(t["dataset"]),
                 "config": {

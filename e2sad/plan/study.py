@@ -46,8 +46,8 @@ class Study(Commands, Cost, Specs, Targets, Frontier):
         self.robust = config.get("robustness") or {}
         self.sanity = config.get("sanity") or {}
         self.frontier = config.get("frontier") or {}
-        self.robust_seeds = self.robust.get("seeds", self.seeds)
-        self.sanity_seeds = self.sanity.get("seeds", self.seeds)
+        self.robust_seeds = self.robust["seeds"] if self.robust else []
+        self.sanity_seeds = self.sanity["seeds"] if self.sanity else []
         self.ablation_variants = ablation_variant_models(config)
         # the ablation's variants and the frontier's equal-cost models (<model>__equal_cost, with
         # their own steps) join the declared models: rules train/evaluate build them all
