@@ -39,8 +39,39 @@ ATTACK_SEED = Param("seed", int, "seed of the random starts", 0, lo=0, flag="att
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """J(theta, x, y): mean cross entropy with hard (indices) or soft labels."""
+    """J(theta, x, y): mean cross entropy with hard (indices) or soft labels.
+
+    Soft labels (N, classes) must have the model's classes (a shape check, no host sync): label
+    smoothing with another class count than the dataset's is one line, not a shape traceback."""
+    if y.dim() == 2 and y.shape[1] != logits.shape[1]:
+        raise ConfigError(
+            f"label-smoothed targets have {y.shape[1]} classes but the model has {logits.shape[1]} outputs; "
+            "smooth_labels needs the dataset's classes (data.<name>.classes)"
+        )
     return F.cross_entropy(logits, y)
+
+
+def n_classes(model, x: torch.Tensor) -> int:
+    """The number of classes of ``model``: the width of its output on one image of ``x`` (the
+    network takes it from the dataset's declaration, so the attacks ask the network)."""
+    with torch.no_grad():
+        return int(model(x[:1]).shape[1])
+
+
+#: APGD-T's targeted DLR loss divides by the largest minus the 3rd and 4th largest logits
+APGD_T_MIN_CLASSES = 4
+
+
+def _targeted_classes(model, x: torch.Tensor, attack: str) -> int:
+    """:func:`n_classes` for the targeted attacks of AutoAttack (APGD-T, FAB-T): one target per class
+    but the true one; one line when the model has fewer classes than APGD-T's DLR loss needs."""
+    classes = n_classes(model, x)
+    if classes < APGD_T_MIN_CLASSES:
+        raise ConfigError(
+            f"{attack}: the model has {classes} classes; APGD-T's targeted DLR loss needs at least "
+            f"{APGD_T_MIN_CLASSES} (Croce & Hein 2020)"
+        )
+    return classes
 
 
 def input_grad(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -187,17 +218,22 @@ def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, see
     "apgd_t",
     params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED),
     paper="Croce & Hein 2020, APGD-T",
-    # at most 9 target classes; a point that falls is not attacked again (an upper bound)
+    # at most 9 target classes (10-class data: the cost model's estimate); a point that falls is not
+    # attacked again (an upper bound)
     passes=lambda p: {
         "F": 9 * p.get("steps", 100) * p.get("restarts", 1),
         "B_in": 9 * p.get("steps", 100) * p.get("restarts", 1),
     },
 )
 def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
-    """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT (9 target classes)."""
+    """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT: every class but the true one is a
+    target in turn (9 on 10-class data); the classes are the model's (:func:`n_classes`)."""
     import torchattacks
 
-    atk = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=steps, n_restarts=restarts, n_classes=10, seed=seed)
+    classes = _targeted_classes(model, x, "apgd_t")
+    atk = torchattacks.APGDT(
+        model, norm="Linf", eps=eps, steps=steps, n_restarts=restarts, n_classes=classes, seed=seed
+    )
     return atk(x, y).detach()
 
 
@@ -227,10 +263,11 @@ AA_STEPS = Param(
     passes=lambda p: {"F": p.get("steps", 100) * 28 + 5000, "B_in": p.get("steps", 100) * 19},
 )
 def autoattack(model, x, y, *, eps: float, version: str = "standard", steps: int = 100, seed: int = 0, **_):
-    """The standard AutoAttack (Croce & Hein 2020, l-infinity): APGD-CE, APGD-T (9 targets),
-    FAB-T (9 targets) with ``steps`` iterations each and Square with 5,000 queries, one restart
-    each, run one after the other on the points the earlier ones left correct (torchattacks'
-    MultiAttack), so the result is the per-example worst case over all four.
+    """The standard AutoAttack (Croce & Hein 2020, l-infinity): APGD-CE, APGD-T and FAB-T (every
+    class but the true one a target: 9 on 10-class data; the model's classes) with ``steps``
+    iterations each and Square with 5,000 queries, one restart each, run one after the other on
+    the points the earlier ones left correct (torchattacks' MultiAttack), so the result is the
+    per-example worst case over all four.
 
     Built from torchattacks' attacks rather than ``torchattacks.AutoAttack``, which constructs
     them with its defaults of 10 iterations instead of the paper's 100
@@ -239,14 +276,13 @@ def autoattack(model, x, y, *, eps: float, version: str = "standard", steps: int
     import torchattacks
 
     AA_VERSION.check(version, "autoattack version")
-    with torch.no_grad():
-        n_classes = int(model(x[:1]).shape[1])
+    classes = _targeted_classes(model, x, "autoattack")
     common = dict(norm="Linf", eps=eps, seed=seed, n_restarts=1)
     atk = torchattacks.MultiAttack(
         [
             torchattacks.APGD(model, loss="ce", steps=steps, **common),
-            torchattacks.APGDT(model, n_classes=n_classes, steps=steps, **common),
-            torchattacks.FAB(model, multi_targeted=True, n_classes=n_classes, steps=steps, **common),
+            torchattacks.APGDT(model, n_classes=classes, steps=steps, **common),
+            torchattacks.FAB(model, multi_targeted=True, n_classes=classes, steps=steps, **common),
             torchattacks.Square(model, n_queries=5000, **common),
         ]
     )

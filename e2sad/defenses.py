@@ -3,7 +3,8 @@
     defense(model, x, y, *, generator=None, **hyperparameters) -> Step
 
 ``x``: a (N, C, H, W) batch in [0, 1]; ``y``: the training targets, class
-indices or label-smoothed distributions (:func:`smooth_labels`); the same
+indices or label-smoothed distributions (N, classes) (:func:`smooth_labels` with
+the dataset's classes); any number of classes, the model's output width; the same
 targets are used by the attack inside training (Algorithm 1, line 3:
 CE(y_i, f(x_i))).  The returned ``Step.loss`` is the scalar to minimise; the
 trainer asks its backward for parameter gradients only.  ``Step.terms`` holds
@@ -94,10 +95,17 @@ class Step:
 
 def smooth_labels(y: torch.Tensor, smoothing: float | None, classes: int = 10) -> torch.Tensor:
     """Label smoothing of section 3.2.4: the correct class gets ``smoothing`` (delta, e.g.
-    0.75) and the remaining 1 - delta is shared equally by the other classes.
-    ``None`` or 1.0 keeps hard labels (class indices)."""
+    0.75) and the remaining 1 - delta is shared equally by the other ``classes`` - 1 classes.
+    ``None`` or 1.0 keeps hard labels (class indices).
+
+    ``classes``: the dataset's number of classes (``data.<name>.classes``, stored in the prepared
+    file as ``classes``); every caller passes it.  The default 10 (MNIST's and SVHN's) is kept for
+    callers written before; targets of another width than the model's output are refused by
+    :func:`e2sad.attacks.loss_fn` with one line."""
     if smoothing is None or smoothing == 1.0:
         return y
+    if classes < 2:
+        raise ConfigError(f"label smoothing needs at least 2 classes; the data has {classes}")
     off = (1.0 - smoothing) / (classes - 1)
     target = torch.full((y.shape[0], classes), off, device=y.device)
     target.scatter_(1, y.view(-1, 1), smoothing)
