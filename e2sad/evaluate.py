@@ -1,5 +1,5 @@
-"""Evaluation: accuracy under an attack, batched over the test set or its first n images;
-transfer (examples crafted on a substitute, evaluated on targets); eps sweeps."""
+"""Evaluation: accuracy under an attack, batched over the test set or its first n images
+(:func:`first_n`); transfer (examples crafted on a substitute, evaluated on targets); eps sweeps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ import json
 import torch
 
 from .attacks import get_attack, run_attack
+from .data import require_size
+
+
+def first_n(data: dict, n: int | None, key: str = "--n", split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` images of ``split`` of ``data`` (a :func:`e2sad.data.load_prepared` dict)
+    and their labels; ``None``: all of them.  More than the split has is one line naming ``key``
+    (:func:`e2sad.data.require_size`, e.g. ``--n: 50000 exceeds the 10000 test images of mnist``),
+    never a silent cap."""
+    require_size(data, split, n, key)
+    return data[f"x_{split}"][:n], data[f"y_{split}"][:n]
 
 
 @torch.no_grad()
@@ -55,7 +65,9 @@ def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, subst
 def evaluate_transfer(
     model_path, adv_paths, network: str, normalization: str, device, batch_size: int, *, name: str, channels_last=False
 ):
-    """Accuracy of the target model at ``model_path`` on each file written by :func:`craft`."""
+    """Accuracy of the target model at ``model_path`` on each file written by :func:`craft`; the
+    input shape is the examples', the classes the model file's (:func:`e2sad.models.output_classes`)."""
+    from .models import output_classes
     from .serialization import safe_load
     from .train import load_model
 
@@ -64,7 +76,10 @@ def evaluate_transfer(
         blob = safe_load(path, map_location=device)
         if model is None:
             shape = tuple(blob["x_adv"].shape[1:])
-            model = load_model(model_path, network, normalization, shape, device=device, channels_last=channels_last)
+            classes = output_classes(safe_load(model_path, map_location="cpu"))
+            model = load_model(
+                model_path, network, normalization, shape, classes, device=device, channels_last=channels_last
+            )
         rows.append(
             {
                 "model": name,

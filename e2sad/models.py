@@ -125,14 +125,15 @@ class FirstConv2d(nn.Conv2d):
 
 class MnistCNN(nn.Module):
     """Table A.1: conv 32 5x5 s1 p2, ReLU, maxpool 2; conv 64 5x5 s1 p2, ReLU,
-    maxpool 2 (each ReLU computed after its pool: the same values); FC 1024, ReLU; FC 10
-    (softmax in the loss).  3,274,634 parameters on 28x28x1 MNIST.  ``normalization``: see
+    maxpool 2 (each ReLU computed after its pool: the same values); FC 1024, ReLU; FC ``classes``
+    (the table's 10; softmax in the loss).  3,274,634 parameters on 28x28x1 MNIST.  The defaults
+    are the table's shapes; :func:`build_model` passes the dataset's.  ``normalization``: see
     :class:`PerImageNormalize` (MNIST: none)."""
 
     def __init__(self, channels: int = 1, size: int = 28, classes: int = 10, normalization: str = "none"):
         super().__init__()
         self.normalize = PerImageNormalize(normalization)
-        side = size // 2 // 2
+        side = self.feature_side(size)
         # Pool before ReLU: max-pooling and ReLU commute (max is monotone), so the values are
         # Table A.1's exactly, with the ReLU on a quarter of the elements (~4-13% of a CPU step).
         # The convolutions keep their indices (features.0, features.3): model files are unchanged.
@@ -151,19 +152,25 @@ class MnistCNN(nn.Module):
             nn.Linear(1024, classes),
         )
 
+    @staticmethod
+    def feature_side(size: int) -> int:
+        """Side of the last feature map for ``size`` x ``size`` inputs (two 'same' convs, two pools)."""
+        return size // 2 // 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(self.normalize(x)))
 
 
 class SvhnCNN(nn.Module):
     """Table A.2: conv 32 5x5 p0, ReLU; conv 64 5x5 p0, ReLU, maxpool 2;
-    conv 128 3x3 p0, ReLU, maxpool 2; FC 512, ReLU; FC 10.  1,771,594 parameters
-    (plus the parameter-free per-image normalization in front)."""
+    conv 128 3x3 p0, ReLU, maxpool 2; FC 512, ReLU; FC ``classes`` (the table's 10).
+    1,771,594 parameters on 32x32x3 SVHN (plus the parameter-free per-image normalization in
+    front).  The defaults are the table's shapes; :func:`build_model` passes the dataset's."""
 
     def __init__(self, normalization: str = "per_image_std", channels: int = 3, size: int = 32, classes: int = 10):
         super().__init__()
         self.normalize = PerImageNormalize(normalization)
-        side = ((size - 8) // 2 - 2) // 2
+        side = self.feature_side(size)
         self.features = nn.Sequential(
             FirstConv2d(channels, 32, 5),
             nn.ReLU(),
@@ -180,6 +187,11 @@ class SvhnCNN(nn.Module):
             nn.ReLU(),
             nn.Linear(512, classes),
         )
+
+    @staticmethod
+    def feature_side(size: int) -> int:
+        """Side of the last feature map: convs 5, 5 and 3 without padding, a pool after the last two."""
+        return ((size - 8) // 2 - 2) // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(self.normalize(x)))
@@ -205,8 +217,37 @@ def build_model(
     order by float rounding only (the summation order of the convolutions changes)."""
     if network not in NETWORKS:
         raise ConfigError(f"network {network!r} is not allowed; allowed: {', '.join(NETWORKS)}")
+    check_input(network, channels, size, classes)
     model = NETWORKS[network](channels=channels, size=size, classes=classes, normalization=normalization)
     return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def min_size(network: str) -> int:
+    """The smallest image side ``network`` takes (its last feature map at least 1x1)."""
+    side = NETWORKS[network].feature_side
+    return next(s for s in range(1, 1024) if side(s) >= 1)
+
+
+def check_input(network: str, channels: int, size: int, classes: int) -> None:
+    """A dataset's shape (``channels``, ``size``, ``classes``) for ``network``: one line when the
+    network cannot take it (images smaller than its convolutions and pools leave, fewer than 2
+    classes); any number of channels and classes is taken."""
+    if size < min_size(network):
+        raise ConfigError(
+            f"network {network} needs images of at least {min_size(network)}x{min_size(network)}; "
+            f"the dataset's are {size}x{size}"
+        )
+    if classes < 2:
+        raise ConfigError(f"network {network}: {classes} class(es); a classifier needs at least 2")
+
+
+def output_classes(state: dict) -> int:
+    """The number of classes of a saved network (:func:`e2sad.train.save_model`): the rows of the
+    weight of its last linear layer (the last 2-D tensor of both networks' state dicts)."""
+    weights = [v for v in state.values() if getattr(v, "ndim", 0) == 2] if isinstance(state, dict) else []
+    if not weights:
+        raise ConfigError("not a state_dict of a network of e2sad.models (no linear layer)")
+    return int(weights[-1].shape[0])
 
 
 def forward_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
