@@ -117,3 +117,10 @@ def job_stats(out: str) -> dict[str, int]:
             break
         stats[m.group(1)] = int(m.group(2))
     return stats
+
+
+def write_idx_dir(directory: str | Path, x_train, y_train, x_test, y_test) -> dict[str, Path]:
+    """The four MNIST-named IDX ``.gz`` files of given uint8 images (N, H, W) and labels (N,)."""
+    directory = Path(directory)
+    arrays = {"train_images": x_train, "train_labels": y_train, "test_images": x_test, "test_labels": y_test}
+    return {role: write_idx_gz(directory / MNIST_FILES[role], a) for role, a in arrays.items()}

@@ -100,3 +100,46 @@ def test_autoattack_is_the_worst_case_within_the_ball(mnist):
     assert not bool((aa_ok & ~ce_ok).any())
     assert accuracy(model, x_aa, y) <= accuracy(model, x, y)
     assert "Croce" in ATTACKS["autoattack"].paper
+
+
+def test_targeted_attacks_take_the_models_classes(monkeypatch):
+    """APGD-T and AutoAttack's APGD-T and FAB-T target every class of the model but the true one:
+    4 targets on a 5-class network of 24x24 images (torchattacks' default is 10 classes)."""
+    import torchattacks
+
+    from e2sad.attacks import apgd_t, autoattack
+    from e2sad.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn_a1", "none", channels=1, size=24, classes=5).eval()
+    x = torch.rand(4, 1, 24, 24)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # correct, and kept so by a tiny eps: every target class is tried
+    x_adv = apgd_t(model, x, y, eps=1e-4, steps=2)
+    assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= 1e-4 + 1e-6
+    seen = []
+    monkeypatch.setattr(torchattacks.MultiAttack, "forward", lambda self, a, b: seen.extend(self.attacks) or a)
+    autoattack(model, x, y, eps=0.1, steps=2)
+    assert [(type(a).__name__, a.n_target_classes) for a in seen[1:3]] == [("APGDT", 4), ("FAB", 4)]
+
+
+@pytest.mark.parametrize("attack", ["apgd_t", "autoattack"])
+def test_targeted_attacks_on_too_few_classes_are_one_line(attack):
+    from e2sad.attacks import ATTACKS
+    from e2sad.errors import ConfigError
+    from e2sad.models import build_model
+
+    model = build_model("cnn_a1", "none", channels=1, size=8, classes=3).eval()
+    with pytest.raises(ConfigError, match=rf"^{attack}: the model has 3 classes; APGD-T's targeted DLR loss needs"):
+        ATTACKS[attack].fn(model, torch.rand(2, 1, 8, 8), torch.tensor([0, 2]), eps=0.1, steps=1)
+
+
+def test_smoothed_targets_of_other_classes_than_the_model_are_one_line():
+    from e2sad.attacks import loss_fn
+    from e2sad.defenses import smooth_labels
+    from e2sad.errors import ConfigError
+
+    y = torch.tensor([0, 4])
+    assert smooth_labels(y, 0.75, 5).shape == (2, 5) and float(smooth_labels(y, 0.75, 5)[0, 1]) == 0.0625
+    with pytest.raises(ConfigError, match=r"^label-smoothed targets have 10 classes but the model has 5 outputs"):
+        loss_fn(torch.zeros(2, 5), smooth_labels(y, 0.75, 10))
