@@ -9,7 +9,7 @@ default and the paper's words.  Everything else is derived from it:
 - the command-line options of ``python -m e2sad train / evaluate / craft``
   (:meth:`Registry.add_cli_options`, :meth:`Registry.from_cli`),
 - the workflow's command lines (:meth:`Registry.cli_args`, used by
-  :mod:`e2sad.study`).
+  :mod:`e2sad.plan`).
 
 So adding a defense is one function and its ``@DEFENSES.declare(...)`` in one
 file.  Declarations from outside the package (a test, a user's own module) are

@@ -206,6 +206,7 @@ def _fake_ablation(tmp_path, seeds=(0, 1)):
         "paper_table": "table_3_1",
         "paper_model": "mnist_e2sad_S",
         "attack_labels": {a: a for a in ATTACKS_3_1},
+        "title": "Second-step ablation (test)",
         "note": "test",
     }
     return pd.DataFrame(rows), models, spec
@@ -304,6 +305,7 @@ def test_robustness_render_mean_std(tmp_path):
         "attacks": ["ifgsm_0.3_k30", "pgd", "apgd_ce"],
         "clean": "clean",
         "flag_drop": 0.05,
+        "title": "Stronger evaluation (test)",
         "note": "test",
     }
     rows = _robust_rows(0.90, 0.80, 0.87, seeds=(0, 1))

@@ -65,6 +65,7 @@ class Frontier:
                 "reference": fr.get("reference"),
                 "natural": natural,
                 "budget": fr["budget"],
+                "overfit_drop": fr["overfit_drop"],
                 "paper_point": self._paper_point(),
                 "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier_seeds()),
                 "config": {k: fr[k] for k in sorted(fr)},

@@ -98,7 +98,7 @@ def ablation_table(rows: pd.DataFrame, g2: pd.DataFrame, spec: dict) -> tuple[pd
     Returns (tidy frame: one line per (variant, attack), verdict dict with the
     best variant, the ranking and the generated explanation).
     """
-    paper = paper_column(spec.get("paper_table", "table_3_1"), spec["paper_model"])
+    paper = paper_column(spec["paper_table"], spec["paper_model"])
     out = []
     summary = {}
     for variant, model in spec["variants"].items():
@@ -239,8 +239,7 @@ def render_ablation(tidy: pd.DataFrame, verdict: dict, spec: dict, out_csv, out_
     wide.columns.name = None
     text = caption(
         spec,
-        f"{spec.get('title', 'Second-step ablation')}. Cells: reproduced e2SAD accuracy (paper's e2SAD value, "
-        f"difference). {verdict['text']}",
+        f"{spec['title']}. Cells: reproduced e2SAD accuracy (paper's e2SAD value, difference). {verdict['text']}",
     )
     write_table(
         tidy,

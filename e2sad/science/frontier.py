@@ -7,7 +7,7 @@ Two protocols, named on every artifact:
   the models ``all`` trains (nothing is trained twice);
 - ``equal_cost``: every defense trained for the number of steps whose training cost equals the
   budget model's (by default e2SAD's), cost counted as the workflow counts it everywhere
-  (:meth:`e2sad.study.Study.train_cost`: steps x batch x the defense's declared passes, each
+  (:meth:`e2sad.plan.Study.train_cost`: steps x batch x the defense's declared passes, each
   pass one forward's FLOPs; for the CNNs here F, B_in and B_w are within ~10 % of each other).
   The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again);
 - ``own_recipe``: a method's own published training recipe (``frontier.recipes``: steps, batch
@@ -211,7 +211,7 @@ def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: d
     name = "no_defense_overfits_catastrophically"
     s = (
         "no defense overfits catastrophically along training (iterative accuracy down by more than "
-        f"{spec.get('overfit_drop', 0.2):.2f} between snapshots while the single-step accuracy holds or rises)"
+        f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises)"
     )
     if snapshots is None or not len(snapshots):
         return Check.not_run(name, s, "no snapshots along training")
@@ -270,7 +270,7 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
     counts = f" ({tally(statements['verdict'])})" if len(statements) else ""
     text = caption(
         spec,
-        f"{spec.get('title', 'Cost-robustness frontier')}: accuracy on the first {n} test images; "
+        f"{spec['title']}: accuracy on the first {n} test images; "
         "equal iterations = the paper's protocol (the same steps and batch for every defense), "
         f"equal cost = each defense trained for the steps whose training FLOPs equal {spec['budget']}'s"
         + ("; own recipe = the method's published recipe." if "own_recipe" in set(df["protocol"]) else "."),
@@ -349,14 +349,13 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
         fig,
         ax,
         spec,
-        "Cost-robustness frontier",
         "training cost (TFLOP, log scale)",
         f"accuracy under {labels.get(robust, robust)}",
         outputs,
     )
 
 
-def _finish(fig, ax, spec: dict, title: str, xlabel: str, ylabel: str, outputs: list[str]) -> None:
+def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -> None:
     """Log x, accuracy y in [0, 1], the title with the scale note wrapped, the legend outside, saved at 300 dpi."""
     import textwrap
 
@@ -370,7 +369,7 @@ def _finish(fig, ax, spec: dict, title: str, xlabel: str, ylabel: str, outputs: 
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    title = spec.get("title", title)
+    title = spec["title"]
     if spec.get("note"):
         title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
     ax.set_title(title, fontsize=9)
@@ -461,7 +460,7 @@ def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_c
         )
     text = caption(
         spec,
-        f"{spec.get('title', 'Robustness along training')}: accuracy of each model's snapshots under "
+        f"{spec['title']}: accuracy of each model's snapshots under "
         + ", ".join(labels.get(a, a) for a in spec["attacks"]),
     )
     write_table(tidy, show, caption=text, label="snapshots", csv=out_csv, html_path=out_html, html_extra=verdict)
@@ -492,4 +491,4 @@ def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs
         ax.plot(sel["step"], sel["accuracy"], "x", color="red", ms=12, mew=3)
     if len(flags):
         ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting")
-    _finish(fig, ax, spec, "Robustness along training", "training step (log scale)", "accuracy", outputs)
+    _finish(fig, ax, spec, "training step (log scale)", "accuracy", outputs)

@@ -12,6 +12,7 @@ import html
 
 import pandas as pd
 
+from ..config import schema_default
 from ..errors import DataError
 from ..render import BREAK, fmt_ms, write_table
 from .common import caption, mean_std
@@ -19,7 +20,7 @@ from .verdict import Check, Verdict, decide
 
 #: robustness: default drop (reference attack minus strongest attack) above
 #: which a model is flagged; overridden by config robustness.flag_drop.
-DEFAULT_FLAG_DROP = 0.05
+DEFAULT_FLAG_DROP = schema_default("robustness.flag_drop")
 FLAG_TEXT = "possible gradient masking"
 
 
@@ -47,7 +48,7 @@ def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
     (the paper's attack), attacks [every attack counted in "strongest",
     reference included], attack_labels, clean (name or null), flag_drop.
     """
-    flag_drop = float(spec.get("flag_drop", DEFAULT_FLAG_DROP))
+    flag_drop = float(spec["flag_drop"])
     ref = spec["reference"]
     paper = {}
     if spec.get("paper_table"):
@@ -122,13 +123,13 @@ def render_robustness(df: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) 
     flagged = [r.model for r in df.itertuples() if r.verdict == Verdict.FAIL]
     n = int(df["n"].iloc[0]) if len(df) else 0
     verdict = (
-        f"{len(flagged)} of {len(df)} models FAIL, losing more than {spec.get('flag_drop', DEFAULT_FLAG_DROP):.2f} "
+        f"{len(flagged)} of {len(df)} models FAIL, losing more than {spec['flag_drop']:.2f} "
         f"accuracy from the paper's attack to the strongest one ({FLAG_TEXT})"
         + (f": {', '.join(flagged)}." if flagged else ".")
     )
     text = caption(
         spec,
-        f"{spec.get('title', 'Stronger evaluation')}: accuracy on the first {n} test images under the paper's "
+        f"{spec['title']}: accuracy on the first {n} test images under the paper's "
         f"attack and stronger ones (one attack run per model and seed). {verdict}",
     )
     write_table(
