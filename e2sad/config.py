@@ -468,11 +468,16 @@ def load_checked(
     config: dict, base_dir: str | Path = ".", config_files: list[str | Path] = (), schema_path: str | Path | None = None
 ) -> CheckedConfig:
     """The one entry point of the workflow and of the tests: check ``config`` (duplicated YAML
-    keys, schema, relations, the science sections), then resolve it.  Raises :class:`ConfigError`
+    keys, schema, relations, the science sections), resolve it, and check every number of images
+    it asks for against the data's files where their headers can be read
+    (:func:`e2sad.data.check_sizes`).  Raises :class:`ConfigError`
     with one line on the first problem."""
+    from .data import check_sizes
+
     warnings = check_config(config, schema_path or SCHEMA, base_dir, config_files)
     warnings += check_science(config, base_dir)
     resolved = resolve_config(config, schema_path)
+    check_sizes(resolved, base_dir)
     left_out = left_out_datasets(resolved, base_dir)
     active = [d for d in resolved["datasets"] if d not in left_out]
     return CheckedConfig(resolved, active, warnings)
