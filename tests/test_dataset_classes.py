@@ -48,11 +48,13 @@ MODELS = {
         **{"smoothing": 0.75, "column": "e2SAD", "label": "S"},
     },
 }
-#: the attacks of its table, as the config's ``attacks`` declares them (few iterations: smoke size)
+#: the attacks of its table, as the config's ``attacks`` declares them (few iterations: smoke size).
+#: APGD-T leaves some points of the S model at eps 0.3, so it tries every target class; AutoAttack
+#: at 0.5 leaves none to Square's 5,000 queries (its targets: tests/test_attacks.py)
 ATTACK_DECLS = {
     "clean": {"kind": "none", "label": "Clean data"},
     "apgd_t_0.3": {"kind": "apgd_t", "eps": 0.3, "steps": 3, "restarts": 1, "seed": 0, "label": "APGD-T"},
-    "autoattack_0.3": {"kind": "autoattack", "eps": 0.3, "steps": 3, "seed": 0, "label": "AutoAttack"},
+    "autoattack_0.5": {"kind": "autoattack", "eps": 0.5, "steps": 3, "seed": 0, "label": "AutoAttack"},
 }
 META = ("kind", "label", "defense", "smoothing", "column")
 
@@ -123,7 +125,7 @@ def test_h_and_s_models_of_a_5_class_24px_dataset_train_evaluate_transfer_and_ta
             assert main([*args, "--out", str(rows[-1])]) == 0, (name, aname)
     acc = {(r["model"], r["attack_name"]): r["accuracy"] for r in map(json.loads, (p.read_text() for p in rows))}
     for name in trained:
-        assert 0 <= acc[(name, "autoattack_0.3")] <= acc[(name, "clean")] <= 1
+        assert 0 <= acc[(name, "autoattack_0.5")] <= acc[(name, "clean")] <= 1
         assert acc[(name, "apgd_t_0.3")] <= acc[(name, "clean")]
 
     # transfer: examples crafted on the H model, read by the S model (its classes from its file)
