@@ -102,25 +102,22 @@ def test_autoattack_is_the_worst_case_within_the_ball(mnist):
     assert "Croce" in ATTACKS["autoattack"].paper
 
 
-def test_targeted_attacks_take_the_models_classes(monkeypatch):
-    """APGD-T and AutoAttack's APGD-T and FAB-T target every class of the model but the true one:
-    4 targets on a 5-class network of 24x24 images (torchattacks' default is 10 classes)."""
-    import torchattacks
-
-    from e2sad.attacks import apgd_t, autoattack
+def test_apgd_t_takes_the_models_classes():
+    """APGD-T targets every class of the model but the true one: 4 targets on a 5-class network
+    (torchattacks' default is 10 classes, whose 6th target does not exist: an IndexError).  Points
+    kept correct by a tiny eps go through every target.  (AutoAttack's targets: the 5-class
+    pipeline of tests/test_dataset_classes.py; a run through all its targets and Square's 5,000
+    queries takes minutes on a CPU.)"""
+    from e2sad.attacks import apgd_t
     from e2sad.models import build_model
 
     torch.manual_seed(0)
     model = build_model("cnn_a1", "none", channels=1, size=24, classes=5).eval()
     x = torch.rand(4, 1, 24, 24)
     with torch.no_grad():
-        y = model(x).argmax(1)  # correct, and kept so by a tiny eps: every target class is tried
+        y = model(x).argmax(1)
     x_adv = apgd_t(model, x, y, eps=1e-4, steps=2)
     assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= 1e-4 + 1e-6
-    seen = []
-    monkeypatch.setattr(torchattacks.MultiAttack, "forward", lambda self, a, b: seen.extend(self.attacks) or a)
-    autoattack(model, x, y, eps=0.1, steps=2)
-    assert [(type(a).__name__, a.n_target_classes) for a in seen[1:3]] == [("APGDT", 4), ("FAB", 4)]
 
 
 @pytest.mark.parametrize("attack", ["apgd_t", "autoattack"])
