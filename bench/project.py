@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import statistics
 import sys
@@ -107,7 +108,7 @@ def attack_passes(a: dict) -> int:
     raise SystemExit(f"project.py: attack kind '{kind}' not counted (tables use none, fgsm, ifgsm)")
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--configfile", nargs="*", default=[], help="overlays on top of config.yaml")
     ap.add_argument("--time", action="store_true", help="measure step times on --device and project")
@@ -123,43 +124,43 @@ def main(argv=None):
         "backward, --threads threads) and print the study's FLOP floor at it",
     )
     ap.add_argument("--jobs", type=int, default=None, help="jobs at once for --peak (default: cores / threads; GPU: 1)")
-    a = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    # threads first: torch ops that run before set_num_threads (here the weight initialisation of the
-    # models counted below) leave the process ~1.4x slower at 1 thread on this CPU (measured)
-    dev = setup(a.device, a.threads) if a.time or a.peak else None
-    cfg = merged([str(REPO / "config.yaml"), *a.configfile])
+
+def study_models(cfg: dict) -> dict:
+    """The models `all` trains: those of the tables and figures of the active datasets (not, e.g.,
+    the frontier's own models, which only `snakemake frontier` trains)."""
     datasets = cfg["datasets"]
-    seeds = len(cfg["seeds"])
-    # the models `all` trains: those of the tables and figures of the active datasets (not, e.g.,
-    # the frontier's own models, which only `snakemake frontier` trains)
     used = {
         m
         for t in [*cfg["tables"].values(), *cfg["figures"].values()]
         if t["dataset"] in datasets
         for m in t["models"] + t.get("substitutes", [])
     }
-    models = {n: m for n, m in cfg["models"].items() if m["dataset"] in datasets and n in used}
-    ev = cfg["evaluation"]
+    return {n: m for n, m in cfg["models"].items() if m["dataset"] in datasets and n in used}
 
-    # --- training: one step per distinct (dataset, defense, hyperparameters)
+
+def training_kinds(cfg: dict, models: dict) -> tuple[dict, dict]:
+    """One training step per distinct (dataset, defense, hyperparameters), its FLOPs counted on the meta device."""
     meta = torch.device("meta")
     kinds: dict[tuple, list[str]] = defaultdict(list)
     for name, m in models.items():
         kinds[(m["dataset"], m["defense"], tuple(sorted(hparams(m).items())))].append(name)
-    step_flops, step_time = {}, {}
+    step_flops = {}
     for key in kinds:
         ds, defense, hp = key
-        bs = cfg["training"][ds]["batch_size"]
         model = net(cfg, ds).to(meta)
-        x, y = batch_of(cfg, ds, bs, meta)
+        x, y = batch_of(cfg, ds, cfg["training"][ds]["batch_size"], meta)
         with _FlopCount() as c:
             train_step(model, None, get_defense(defense)[0], dict(hp), x, y, contextlib.nullcontext())
         step_flops[key] = float(c.total)
+    return kinds, step_flops
 
-    # --- evaluation: F + B_in and F per image, per dataset
-    per_img = {}
-    for ds in datasets:
+
+def per_image_flops(cfg: dict) -> dict[str, tuple[float, float]]:
+    """(F, F + B_in) FLOPs of one image, per dataset."""
+    meta, out = torch.device("meta"), {}
+    for ds in cfg["datasets"]:
         model = net(cfg, ds).to(meta).eval()
         x, y = batch_of(cfg, ds, 1, meta)
         with _FlopCount() as c:
@@ -167,20 +168,15 @@ def main(argv=None):
         fwd = float(c.total)
         with _FlopCount() as c:
             input_grad(model, x, y)
-        per_img[ds] = (fwd, float(c.total))
+        out[ds] = (fwd, float(c.total))
+    return out
 
-    # --- jobs: (group, dataset, flops, description for timing)
-    jobs = []  # (group, label, flops, timing recipe)
-    for key, names in kinds.items():
-        ds = key[0]
-        steps = cfg["training"][ds]["steps"]
-        for n in names:
-            jobs.append(("train", n, step_flops[key] * steps * seeds, ("train", key, steps * seeds)))
-    n_test = {ds: ev["n_test"] or N_TEST[ds] for ds in datasets}
-    cells = set()
-    transfers = []
+
+def eval_jobs(cfg: dict, models: dict, per_img: dict, n_test: dict, seeds: int) -> list[tuple]:
+    """(group, label, FLOPs, timing recipe) of the white-box, transfer and surface jobs."""
+    jobs, cells, transfers = [], set(), []
     for t in cfg["tables"].values():
-        if t["dataset"] not in datasets:
+        if t["dataset"] not in cfg["datasets"]:
             continue
         if t.get("kind") == "transfer":
             transfers.append(t)
@@ -205,120 +201,145 @@ def main(argv=None):
         for m in t["models"]:
             nf = n * len(t["substitutes"])
             jobs.append(("evaluate_transfer", m, nf * fwd, ("eval", ds, nf, 0, 1)))
-    for f in (cfg.get("figures") or {}).values():
-        ds = f["dataset"]
-        if ds not in datasets:
+    for f in cfg["figures"].values():
+        if f["dataset"] not in cfg["datasets"]:
             continue
-        fwd, fb = per_img[ds]
+        fwd, fb = per_img[f["dataset"]]
         for m in f["models"]:
             for at in f["panels"].values():
                 # the attack direction (k x (F + B_in) per image) and a forward of every image at every grid point
                 n_fb = f["n"] * attack_passes(cfg["attacks"][at])
                 n_f = f["n"] * f["points"] ** 2
-                jobs.append(("surface", f"{m} {at}", n_fb * fb + n_f * fwd, ("eval_fb", ds, n_fb, n_f)))
+                jobs.append(("surface", f"{m} {at}", n_fb * fb + n_f * fwd, ("eval_fb", f["dataset"], n_fb, n_f)))
+    return jobs
 
-    # --- optional timing on this device
-    times = {}
-    if a.time:
-        clock = make_clock(dev, "wall")
-        precision = a.precision or cfg["compute"]["precision"]
-        ctx = precision_context(precision, dev)
-        print(f"# {machine(dev)}; precision {precision}; reps {a.reps} (+{a.warmup} warmup)", flush=True)
-        for key in kinds:
-            ds, defense, hp = key
-            bs = cfg["training"][ds]["batch_size"]
-            model = net(cfg, ds).to(dev).train()
-            opt = make_optimizer(cfg["training"][ds]["optimizer"], model.parameters(), cfg["training"][ds]["lr"])
-            x, y = batch_of(cfg, ds, bs, dev)
-            T = []
-            for r in range(a.warmup + a.reps):
-                t0 = clock()
-                train_step(model, opt, get_defense(defense)[0], dict(hp), x, y, ctx)
-                if r >= a.warmup:
-                    T.append(clock() - t0)
-            step_time[key] = statistics.median(T)
-            print(f"#   step {ds} {defense} {dict(hp)}: {1e3 * step_time[key]:.1f} ms", flush=True)
-        for ds in datasets:
-            bs = ev["batch_size"]
-            model = net(cfg, ds).to(dev).eval()
-            x, y = batch_of(cfg, ds, bs, dev)
-            Tf, Tb = [], []
-            for r in range(a.warmup + a.reps):
-                t0 = clock()
-                with torch.no_grad():
-                    model(x)
-                t1 = clock()
-                input_grad(model, x, y)
-                t2 = clock()
-                if r >= a.warmup:
-                    Tf.append(t1 - t0)
-                    Tb.append(t2 - t1)
-            times[ds] = (statistics.median(Tf) / bs, statistics.median(Tb) / bs)
-            print(
-                f"#   eval {ds}: forward {1e3 * times[ds][0] * bs:.1f} ms, F + B_in {1e3 * times[ds][1] * bs:.1f} ms "
-                f"per batch of {bs}",
-                flush=True,
-            )
 
-    def job_time(recipe) -> float:
-        if recipe[0] == "train":
-            return step_time[recipe[1]] * recipe[2]
-        if recipe[0] == "eval":
-            _, ds, n, k, fwd = recipe
-            return n * (k * times[ds][1] + fwd * times[ds][0])
-        _, ds, n_fb, n_f = recipe
-        return n_fb * times[ds][1] + n_f * times[ds][0]
+def _median_time(clock, fn, reps: int, warmup: int) -> float:
+    times = []
+    for r in range(warmup + reps):
+        t0 = clock()
+        fn()
+        if r >= warmup:
+            times.append(clock() - t0)
+    return statistics.median(times)
 
+
+def measure_times(a, cfg: dict, dev, kinds: dict) -> tuple[dict, dict]:
+    """Median step time per training kind, and (F, F + B_in) seconds per image per dataset, on ``dev``."""
+    clock = make_clock(dev, "wall")
+    precision = a.precision or cfg["compute"]["precision"]
+    ctx = precision_context(precision, dev)
+    print(f"# {machine(dev)}; precision {precision}; reps {a.reps} (+{a.warmup} warmup)", flush=True)
+    step_time, times = {}, {}
+    for key in kinds:
+        ds, defense, hp = key
+        tr = cfg["training"][ds]
+        model = net(cfg, ds).to(dev).train()
+        opt = make_optimizer(tr["optimizer"], model.parameters(), tr["lr"])
+        x, y = batch_of(cfg, ds, tr["batch_size"], dev)
+        step = functools.partial(train_step, model, opt, get_defense(defense)[0], dict(hp), x, y, ctx)
+        step_time[key] = _median_time(clock, step, a.reps, a.warmup)
+        print(f"#   step {ds} {defense} {dict(hp)}: {1e3 * step_time[key]:.1f} ms", flush=True)
+    for ds in cfg["datasets"]:
+        bs = cfg["evaluation"]["batch_size"]
+        model = net(cfg, ds).to(dev).eval()
+        x, y = batch_of(cfg, ds, bs, dev)
+        tf, tb = [], []  # interleaved, one of each per repetition
+        for r in range(a.warmup + a.reps):
+            t0 = clock()
+            with torch.no_grad():
+                model(x)
+            t1 = clock()
+            input_grad(model, x, y)
+            t2 = clock()
+            if r >= a.warmup:
+                tf.append(t1 - t0)
+                tb.append(t2 - t1)
+        tf, tb = statistics.median(tf), statistics.median(tb)
+        times[ds] = (tf / bs, tb / bs)
+        print(f"#   eval {ds}: forward {1e3 * tf:.1f} ms, F + B_in {1e3 * tb:.1f} ms per batch of {bs}", flush=True)
+    return step_time, times
+
+
+def job_time(recipe, step_time: dict, times: dict) -> float:
+    if recipe[0] == "train":
+        return step_time[recipe[1]] * recipe[2]
+    if recipe[0] == "eval":
+        _, ds, n, k, fwd = recipe
+        return n * (k * times[ds][1] + fwd * times[ds][0])
+    _, ds, n_fb, n_f = recipe
+    return n_fb * times[ds][1] + n_f * times[ds][0]
+
+
+def report(cfg: dict, jobs: list, n_test: dict, seeds: int, timing) -> float:
+    """Print the per-model and per-group tables; returns the study's FLOPs. ``timing``: (step_time,
+    times) when measured, else None."""
     groups: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
     rows = []
     for g, label, fl, recipe in jobs:
-        t = job_time(recipe) if a.time else None
+        t = job_time(recipe, *timing) if timing else None
         groups[g][0] += 1
         groups[g][1] += fl
         groups[g][2] += t or 0.0
         if g == "train":
-            rows.append([label, f"{fl / 1e12:,.1f}", f"{t / 60:.2f}" if a.time else "-"])
+            rows.append([label, f"{fl / 1e12:,.1f}", f"{t / 60:.2f}" if timing else "-"])
     total_fl = sum(v[1] for v in groups.values())
     total_t = sum(v[2] for v in groups.values())
     tr = cfg["training"]
     scale = ", ".join(
-        f"{ds}: {tr[ds]['steps']} steps x batch {tr[ds]['batch_size']}, {n_test[ds]} test images" for ds in datasets
+        f"{ds}: {tr[ds]['steps']} steps x batch {tr[ds]['batch_size']}, {n_test[ds]} test images"
+        for ds in cfg["datasets"]
     )
-    print(f"\n# study: {cfg['scale']} ({scale}); {seeds} seed(s); datasets {', '.join(datasets)}")
+    print(f"\n# study: {cfg['scale']} ({scale}); {seeds} seed(s); datasets {', '.join(cfg['datasets'])}")
     print("\nTraining, per model:")
     print(table(rows, ["model", "TFLOP", "minutes"]))
     print("\nPer job group:")
-    grows = [
-        [g, n, f"{fl / 1e12:,.1f}", f"{100 * fl / total_fl:.1f}", f"{t / 60:.2f}" if a.time else "-"]
-        for g, (n, fl, t) in groups.items()
-    ]
-    grows.append(
-        [
-            "total",
-            sum(v[0] for v in groups.values()),
-            f"{total_fl / 1e12:,.1f}",
-            "100.0",
-            f"{total_t / 60:.2f}" if a.time else "-",
-        ]
-    )
+    minutes = (lambda t: f"{t / 60:.2f}") if timing else (lambda t: "-")
+    grows = [[g, n, f"{fl / 1e12:,.1f}", f"{100 * fl / total_fl:.1f}", minutes(t)] for g, (n, fl, t) in groups.items()]
+    grows.append(["total", sum(v[0] for v in groups.values()), f"{total_fl / 1e12:,.1f}", "100.0", minutes(total_t)])
     print(table(grows, ["group", "jobs", "TFLOP", "% FLOPs", "minutes (one job at a time)"]))
     for tflops in (50, 100, 200, 400):
         print(f"  at a sustained {tflops} TFLOP/s the study's FLOPs take {total_fl / tflops / 1e12 / 60:.2f} min")
+    return total_fl
+
+
+def report_peak(a, cfg: dict, dev, total_fl: float) -> None:
+    rate = measure_peak(cfg, dev, a.reps, a.warmup)
+    jobs = a.jobs or (1 if dev.type == "cuda" else max(1, (os.cpu_count() or 1) // torch.get_num_threads()))
+    peak = max(rate.values())
+    floor = total_fl / (peak * jobs) / 60
+    print(
+        f"\nPeak on {machine(dev)}, {torch.get_num_threads()} thread(s) per job: "
+        + ", ".join(f"{PEAK[k]} {rate[k] * 1e-9:.1f}" for k in PEAK)
+        + " GFLOP/s"
+    )
+    print(
+        f"  FLOP floor: with {jobs} such job(s) at once the study's FLOPs take at least {floor:.1f} min at "
+        f"{peak * 1e-9:.1f} GFLOP/s per job, {floor / 0.8:.1f} min at 80 % of it (process starts, data loading "
+        "and the ops without FLOPs come on top)"
+    )
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    # threads first: torch ops that run before set_num_threads (here the weight initialisation of the
+    # models counted below) leave the process slower at 1 thread (bench/README.md)
+    dev = setup(a.device, a.threads) if a.time or a.peak else None
+    cfg = merged([str(REPO / "config.yaml"), *a.configfile])
+    seeds = len(cfg["seeds"])
+    models = study_models(cfg)
+    kinds, step_flops = training_kinds(cfg, models)
+    n_test = {ds: cfg["evaluation"]["n_test"] or N_TEST[ds] for ds in cfg["datasets"]}
+    jobs = []  # (group, label, flops, timing recipe)
+    for key, names in kinds.items():
+        steps = cfg["training"][key[0]]["steps"]
+        for n in names:
+            jobs.append(("train", n, step_flops[key] * steps * seeds, ("train", key, steps * seeds)))
+    jobs += eval_jobs(cfg, models, per_image_flops(cfg), n_test, seeds)
+    timing = measure_times(a, cfg, dev, kinds) if a.time else None
+    total_fl = report(cfg, jobs, n_test, seeds, timing)
     if a.peak:
-        rate = measure_peak(cfg, dev, a.reps, a.warmup)
-        jobs = a.jobs or (1 if dev.type == "cuda" else max(1, (os.cpu_count() or 1) // torch.get_num_threads()))
-        peak = max(rate.values())
-        floor = total_fl / (peak * jobs) / 60
-        print(
-            f"\nPeak on {machine(dev)}, {torch.get_num_threads()} thread(s) per job: "
-            + ", ".join(f"{PEAK[k]} {rate[k] * 1e-9:.1f}" for k in PEAK)
-            + " GFLOP/s"
-        )
-        print(
-            f"  FLOP floor: with {jobs} such job(s) at once the study's FLOPs take at least {floor:.1f} min at "
-            f"{peak * 1e-9:.1f} GFLOP/s per job, {floor / 0.8:.1f} min at 80 % of it (process starts, data loading "
-            "and the ops without FLOPs come on top)"
-        )
+        report_peak(a, cfg, dev, total_fl)
 
 
 def measure_peak(cfg: dict, dev, reps: int, warmup: int) -> dict[str, float]:
