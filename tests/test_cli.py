@@ -91,3 +91,84 @@ def test_evaluate_on_crafted_examples_gives_the_row_of_its_own_attack(tmp_path, 
     proc = run("evaluate", "--k", "2", "--adv", str(adv), "--out", str(tmp_path / "other.json"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "crafted with params {'eps': 0.3, 'k': 3}" in proc.stderr and "'k': 2" in proc.stderr
+
+
+#: option of a subcommand -> the config schema's key of the same default
+SCHEMA_DEFAULTS = {
+    ("prepare-data", "pixel_range"): "data.*.pixel_range",
+    ("train", "normalization"): "data.*.normalization",
+    ("train", "device"): "compute.device",
+    ("train", "precision"): "compute.precision",
+    ("train", "compile"): "compute.compile",
+    ("train", "schedule"): "training.*.schedule",
+    ("train", "ckpt_every"): "compute.ckpt_every",
+    ("train", "progress_every"): "compute.progress_every",
+    ("train", "log_every"): "compute.log_every",
+    ("evaluate", "batch_size"): "evaluation.batch_size",
+    ("surface", "n"): "figures.*.n",
+    ("surface", "t_max"): "figures.*.t_max",
+    ("surface", "points"): "figures.*.points",
+}
+MINIMAL = {
+    "prepare-data": ["--dataset", "d", "--src", "s", "--out", "o"],
+    "train": [
+        "--dataset",
+        "d",
+        "--data",
+        "f",
+        "--defense",
+        "natural",
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--out",
+        "o",
+    ],
+    "evaluate": ["--name", "m", "--model", "m.pt", "--dataset", "d", "--data", "f", "--attack", "none", "--out", "o"],
+    "surface": ["--name", "m", "--model", "m.pt", "--dataset", "d", "--data", "f", "--attack", "fgsm"]
+    + ["--eps", "0.3", "--out", "o"],
+}
+
+
+@pytest.mark.parametrize("cmd", sorted(MINIMAL))
+def test_option_defaults_are_the_config_schemas(cmd):
+    """An option whose default the config has too takes it from the schema (one place)."""
+    from e2sad.cli import build_parser
+    from e2sad.config import schema_default
+
+    args = vars(build_parser(cmd).parse_args([cmd, *MINIMAL[cmd]]))
+    for (sub, dest), key in SCHEMA_DEFAULTS.items():
+        if sub == cmd:
+            want = schema_default(key)
+            assert args[dest] == (tuple(want) if isinstance(want, list) else want), (cmd, dest, key)
+
+
+def test_every_subcommand_registers_once_and_builds_its_options():
+    from e2sad.cli import COMMANDS, build_parser
+
+    assert len(COMMANDS) == 16
+    for name in COMMANDS:
+        sub = build_parser(name)._subparsers._group_actions[0].choices[name]
+        flags = [s for a in sub._actions for s in a.option_strings]
+        assert len(flags) == len(set(flags)), name  # an option group added twice would clash
+        assert "--help" in flags and len(flags) > 2, name
+
+
+@pytest.mark.parametrize(
+    "argv,names",
+    [
+        (
+            ["table", "--spec", "{not json", "--rows", "r.json", "--out-csv", "a", "--out-tex", "b", "--out-html", "c"],
+            "--spec",
+        ),
+        (["cost-table", "--models", "m.pt", "--out-csv", "a", "--out-tex", "b"], "--out-html"),
+        (["train", "--dataset", "mnist", "--data", "d.pt", "--defense", "natural", "--steps", "0"], "--steps"),
+        (["prepare-data", "--dataset", "d", "--src", "s", "--out", "o", "--pixel-range", "0"], "--pixel-range"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_option(argv, names):
+    proc = subprocess.run([sys.executable, "-m", "e2sad", *argv], capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("e2sad: error: ") and names in lines[0], lines[0]

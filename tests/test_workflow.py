@@ -8,7 +8,6 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 from helpers_data import job_stats
@@ -183,21 +182,69 @@ def test_changing_e2sad_lambda_reruns_exactly_what_depends_on_it(tmp_path):
     }
 
 
-@pytest.mark.parametrize("cmd", ["--help"])
-def test_cli_lists_every_subcommand(cmd):
-    out = subprocess.run(["python", "-m", "e2sad", cmd], cwd=REPO, capture_output=True, text=True).stdout
-    for sub in (
-        "prepare-data",
-        "train",
-        "evaluate",
-        "craft",
-        "evaluate-transfer",
-        "surface",
-        "plot-surface",
-        "table",
-        "cost-table",
-    ):
-        assert sub in out
+#: every subcommand of ``python -m e2sad`` (the rules build their command lines with these names)
+SUBCOMMANDS = {
+    "prepare-data",
+    "train",
+    "evaluate",
+    "craft",
+    "evaluate-transfer",
+    "eps-sweep",
+    "surface",
+    "plot-surface",
+    "table",
+    "cost-table",
+    "ablation-table",
+    "robustness-table",
+    "frontier-table",
+    "frontier-snapshots",
+    "sanity-report",
+    "statements",
+}
+
+
+def e2sad_argv(shell_command: str) -> list[str] | None:
+    """The arguments after ``python -m e2sad`` of a job's shell command (subcommand first), or None
+    when the command does not run e2sad; the redirection to the job's log is left out."""
+    toks = shlex.split(shell_command.split(" 2>&1")[0])
+    for i in range(len(toks) - 2):
+        if toks[i : i + 3] == ["python", "-m", "e2sad"]:
+            return toks[i + 3 :]
+    return None
+
+
+def planned_e2sad_commands(out: str) -> list[list[str]]:
+    """The e2sad argument lists of every shell command printed by ``snakemake -n -p``."""
+    argvs = [e2sad_argv(ln.split("Shell command: ", 1)[1]) for ln in out.splitlines() if "Shell command: " in ln]
+    return [a for a in argvs if a]
+
+
+def test_cli_lists_every_subcommand():
+    """``python -m e2sad --help`` lists exactly the subcommands, compared by name (not as
+    substrings: "table" is inside "cost-table", "evaluate" inside "evaluate-transfer")."""
+    out = subprocess.run(["python", "-m", "e2sad", "--help"], cwd=REPO, capture_output=True, text=True).stdout
+    listed = out.split("SUBCOMMAND", 2)[2].split("options:")[0]
+    # a name is indented by four spaces; its help's continuation lines by more
+    names = {line.split()[0] for line in listed.splitlines() if line.startswith("    ") and line[4] != " "}
+    assert names == SUBCOMMANDS
+
+
+def test_every_planned_command_parses_with_its_subcommand(tmp_path):
+    """Each command line the rules build (smoke study, ``all`` and ``frontier``) names a
+    subcommand exactly and parses with that subcommand's options: no option was renamed."""
+    from e2sad.cli import build_parser
+
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res")}))
+    out = smk("-n", "-p", "--forceall", "all", "frontier", "--configfile", "config/smoke.yaml", str(override))
+    argvs = planned_e2sad_commands(out)
+    used = {argv[0] for argv in argvs}
+    assert used <= SUBCOMMANDS, used - SUBCOMMANDS
+    assert {"prepare-data", "train", "evaluate", "craft", "evaluate-transfer", "table", "cost-table"} <= used
+    assert {"surface", "plot-surface", "frontier-table", "frontier-snapshots"} <= used
+    parsers = {sub: build_parser(sub) for sub in used}
+    for argv in argvs:
+        assert parsers[argv[0]].parse_args(argv).cmd == argv[0], argv
 
 
 def test_bf16_overlay_trains_in_bf16_into_its_own_folder_and_evaluates_in_fp32(tmp_path):
@@ -210,8 +257,8 @@ def test_bf16_overlay_trains_in_bf16_into_its_own_folder_and_evaluates_in_fp32(t
     fp32 = smk(*base, str(override))
     bf16 = smk(*base, "config/bf16.yaml", str(override))
     assert job_stats(bf16) == job_stats(fp32)
-    cmds = [line for line in bf16.splitlines() if "python -m e2sad" in line]
-    train = [c for c in cmds if " train " in c]
-    assert train and all("--precision bf16" in c for c in train)
-    assert not any("--precision" in c for c in cmds if " train " not in c)
+    argvs = planned_e2sad_commands(bf16)
+    train = [a for a in argvs if a[0] == "train"]
+    assert train and all(a[a.index("--precision") + 1] == "bf16" for a in train)
+    assert not any("--precision" in a for a in argvs if a[0] != "train")
     assert "results/reduced-bf16/models/" in bf16 and "results/reduced/models/" not in bf16
