@@ -98,3 +98,42 @@ def test_e2sad_reuses_forwards(mnist):
         calls.clear()
         e2sad_loss(model, x, y, **E2SAD, second_step=variant, generator=torch.Generator().manual_seed(0))
         assert len(calls) == n, variant
+
+
+@pytest.mark.parametrize("labels", ["hard", "smoothed"])
+@pytest.mark.parametrize("merge_clean", [False, True])
+def test_e2sad_without_the_dissimilarity_is_fgsm_training_at_eps1(mnist, labels, merge_clean):
+    """Eq. 3.3 with lam = 0 is eq. 2.6 with FGSM at eps1: alpha J(x) + (1 - alpha) J(x_adv), the
+    same loss and the same parameter gradients as ``fgsm_at`` (eps = eps1, the same alpha), to
+    float rounding.  By construction e2SAD runs one forward more and its second step (eq. 3.2),
+    which lam = 0 leaves out of the loss; with lam > 0 the loss grows by exactly lam times the
+    dissimilarity term, a cross entropy of two softmax outputs (so > 0)."""
+    from e2sad.defenses import fgsm_at
+
+    torch.manual_seed(0)
+    model = MnistCNN()
+    x, y = mnist["x_train"][:32], mnist["y_train"][:32]
+    if labels == "smoothed":
+        y = smooth_labels(y, 0.75)
+    params = list(model.parameters())
+
+    def loss_and_grads(fn, **hp):
+        step = fn(model, x, y, merge_clean=merge_clean, **hp)
+        return step, torch.autograd.grad(step.loss, params)
+
+    alpha, eps1, eps2 = 0.2, 0.3, 0.1
+    ref, ref_grads = loss_and_grads(fgsm_at, alpha=alpha, eps=eps1)
+    e2, e2_grads = loss_and_grads(e2sad_loss, alpha=alpha, lam=0.0, eps1=eps1, eps2=eps2, second_step="entropy")
+    assert torch.allclose(e2.loss, ref.loss, rtol=1e-6, atol=0), (float(e2.loss), float(ref.loss))
+    assert torch.allclose(e2.terms["clean"], ref.terms["clean"]) and torch.allclose(e2.terms["adv"], ref.terms["adv"])
+    for g_e2, g_ref in zip(e2_grads, ref_grads):
+        assert torch.allclose(g_e2, g_ref, rtol=1e-5, atol=1e-7)
+    # the weights of the two cross entropies are alpha and 1 - alpha, not the other way round
+    assert float(ref.terms["clean"]) != pytest.approx(float(ref.terms["adv"]), rel=1e-3)
+
+    lam = 0.5
+    with_d = e2sad_loss(model, x, y, alpha=alpha, lam=lam, eps1=eps1, eps2=eps2, merge_clean=merge_clean)
+    assert float(with_d.terms["dissim"]) > 0
+    assert float(with_d.loss.detach() - e2.loss.detach()) == pytest.approx(
+        lam * float(with_d.terms["dissim"]), rel=1e-5
+    )
