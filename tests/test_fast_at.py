@@ -91,6 +91,27 @@ def test_learning_rate_schedules():
     assert lr_at(57, 100, 1e-3) == 1e-3
 
 
-def test_the_new_defenses_are_declared_with_their_papers():
-    for name, words in (("fgsm_rs", "Wong"), ("pgd_at", "Madry"), ("trades", "Zhang")):
-        assert words in DEFENSES[name].paper and DEFENSES[name].extra["random"]({})
+@pytest.mark.parametrize(
+    "name,hp",
+    [
+        ("fgsm_rs", {"eps": 0.3, "alpha": 0.375}),
+        ("pgd_at", {"eps": 0.3, "k": 2, "step": 0.1}),
+        ("trades", {"beta": 1.0, "eps": 0.3, "k": 2, "step": 0.1}),
+    ],
+)
+def test_each_random_start_is_declared_and_drawn_from_the_steps_generator(batch, name, hp):
+    """Declared ``random`` (so training hands each step a generator seeded with (seed, step)), and
+    every draw comes from that generator: the same seed gives the same loss, another seed
+    another, and the global RNG is not touched (a resumed run draws what an uninterrupted one drew)."""
+    x, y = batch
+    torch.manual_seed(0)
+    model = MnistCNN()
+    decl = DEFENSES[name]
+    assert decl.extra["random"](hp)
+    state = torch.get_rng_state()
+
+    def loss(seed):
+        return decl.fn(model, x, y, generator=torch.Generator().manual_seed(seed), **hp).loss.detach()
+
+    assert torch.equal(loss(1), loss(1)) and not torch.equal(loss(1), loss(2))
+    assert torch.equal(torch.get_rng_state(), state)
