@@ -221,10 +221,10 @@ def train(
         generator = step_generator(recipe.seed, step, run.device) if run.random else None
         set_lr(opt, step, recipe)
         with run.precision:
-            out = run.loss(run.step_model, x, y, generator=generator)  # lines 2-6: the defense's loss
+            out = run.loss(run.step_model, x, y, generator=generator)  # lines 2-7: the defense's loss
         opt.zero_grad(set_to_none=True)
         out.loss.backward(inputs=params)
-        opt.step()  # line 7: the update of theta
+        opt.step()  # line 8: the update of theta
         if run.book.after_step(step, time.perf_counter() - t0, out, model, opt):
             break
     model.eval()
