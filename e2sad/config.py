@@ -8,6 +8,8 @@ that a bad config stops before any job runs.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +59,13 @@ def load_yaml_strict(path: str | Path) -> dict:
 
 
 def _schema(schema_path: str | Path | None = None) -> dict:
-    return load_yaml_strict(schema_path or SCHEMA)
+    """The schema, read once per process and path (a job asks it for several defaults)."""
+    return copy.deepcopy(_read_schema(str(schema_path or SCHEMA)))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
+    return load_yaml_strict(path)
 
 
 def schema_default(key: str, schema_path: str | Path | None = None):

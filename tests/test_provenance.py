@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from e2sad.config import resolve_config
 from e2sad.provenance import config_hash
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def test_table_sidecar_matches_config(tmp_path):
     run = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
 
-    cfg = smoke_config(override)
+    cfg = resolve_config(smoke_config(override))  # the config as the plan reads it: schema defaults applied
     table = cfg["tables"]["minimax"]
     for ext in ("csv", "tex", "html"):
         out = results / "tables" / f"minimax.{ext}"
