@@ -18,6 +18,8 @@ own.  This is the single place where FGSM and IFGSM are defined.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 
@@ -247,27 +249,138 @@ AA_VERSION = Param(
 AA_STEPS = Param(
     "steps",
     int,
-    "AutoAttack: iterations of APGD-CE, APGD-T and FAB-T (Croce & Hein 2020: 100; "
-    "torchattacks.AutoAttack leaves them at its default 10)",
+    "AutoAttack: iterations of APGD-CE, APGD-T and FAB-T (Croce & Hein 2020: 100, the standard version; "
+    "fewer only to test the pipeline; torchattacks.AutoAttack leaves them at its default 10)",
     100,
     lo=1,
 )
+#: the most target classes of the standard AutoAttack's APGD-T and FAB-T (9: every class but the true one
+#: on 10-class data); a model with fewer classes gets one target per class but the true one
+AA_TARGETS = 9
+
+
+def _aa_passes(p: dict) -> dict:
+    """An upper bound of AutoAttack's passes: APGD-CE steps, APGD-T and FAB-T 9 targets x steps, Square
+    5,000 queries; each attack runs only on the points still classified correctly."""
+    steps = p.get("steps", AA_STEPS.default)
+    return {"F": steps * 28 + 5000, "B_in": steps * 19}
+
+
+#: the checks of Croce & Hein's ``autoattack/checks.py``, each named after what it flags (their
+#: flags_doc.md): the function that logs the warning -> the flag recorded on the evaluation's row
+AA_CHECKS = {
+    "check_zero_gradients": "zero_gradients",  # gradient masking: points whose input gradient is exactly 0
+    "check_square_sr": "square_beats_gradient_attacks",  # gradient masking: black-box Square lowers the accuracy
+    "check_randomized": "randomized",  # the outputs change between calls: use version 'rand'
+    "check_range_output": "softmax_outputs",  # the outputs are a probability distribution, not logits
+    "check_dynamic": "dynamic",  # the forward itself calls backward or grad
+    "check_n_classes": "n_classes",  # more target classes than the model has
+}
+
+
+class _AutoAttackChecks(logging.Handler):
+    """The warnings of the reference AutoAttack's checks (logger ``auto-attack``), as flags."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.flags, self.messages = {}, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        flag = AA_CHECKS.get(record.funcName, record.funcName)
+        self.flags[flag] = True
+        if record.getMessage() not in self.messages:
+            self.messages.append(record.getMessage())
+
+
+def _set_iterations(aa, steps: int) -> None:
+    """APGD-CE's, APGD-T's and FAB-T's iterations of the reference AutoAttack ``aa`` set to ``steps``
+    (the standard's 100 is left as built); APGD's step-size checkpoints are the ones its own
+    constructor derives for ``steps``."""
+    from pyautoattack.autopgd_base import APGDAttack
+
+    schedule = APGDAttack(None, n_iter=steps, eps=aa.epsilon)
+    for apgd in (aa.apgd, aa.apgd_targeted):
+        for key in ("n_iter", "n_iter_orig", "n_iter_2", "n_iter_min", "size_decr"):
+            setattr(apgd, key, getattr(schedule, key))
+    aa.fab.n_iter = steps
 
 
 @ATTACKS.declare(
     "autoattack",
     params=(EPS, AA_VERSION, AA_STEPS, ATTACK_SEED),
-    paper="Croce & Hein 2020, standard AutoAttack (torchattacks' APGD, APGDT, FAB, Square, MultiAttack)",
-    # an upper bound: APGD-CE steps, APGD-T and FAB-T 9 targets x steps, Square 5,000 queries;
-    # each attack runs only on the points still classified correctly
-    passes=lambda p: {"F": p.get("steps", 100) * 28 + 5000, "B_in": p.get("steps", 100) * 19},
+    paper="Croce & Hein 2020, standard AutoAttack: their own implementation (pyautoattack, fra31/auto-attack)",
+    passes=_aa_passes,
+    notes=True,
 )
-def autoattack(model, x, y, *, eps: float, version: str = "standard", steps: int = 100, seed: int = 0, **_):
-    """The standard AutoAttack (Croce & Hein 2020, l-infinity): APGD-CE, APGD-T and FAB-T (every
-    class but the true one a target: 9 on 10-class data; the model's classes) with ``steps``
-    iterations each and Square with 5,000 queries, one restart each, run one after the other on
-    the points the earlier ones left correct (torchattacks' MultiAttack), so the result is the
-    per-example worst case over all four.
+def autoattack(
+    model,
+    x,
+    y,
+    *,
+    eps: float,
+    version: str = AA_VERSION.default,
+    steps: int = AA_STEPS.default,
+    seed: int = ATTACK_SEED.default,
+    notes: dict | None = None,
+    **_,
+):
+    """The standard AutoAttack (Croce & Hein 2020, l-infinity), the reference implementation
+    (``pyautoattack``, their fra31/auto-attack on PyPI): APGD-CE, APGD-T and FAB-T with 9 target
+    classes (fewer on a model of fewer classes: every class but the true one) and ``steps``
+    iterations (the standard 100), then Square with 5,000 queries, each on the points the earlier
+    ones left correct: the per-example worst case over all four.
+
+    ``notes``: a dict that receives the flags of its checks (``checks.py``; :data:`AA_CHECKS`) as
+    ``aa_flags`` {flag: bool} and their messages as ``aa_messages``, merged over the calls of one
+    evaluation (:func:`run_attack` calls it once per batch).  :func:`autoattack_ta` is torchattacks'
+    composition of the same four, kept as a cross-check.
+    """
+    from pyautoattack import AutoAttack
+
+    AA_VERSION.check(version, "autoattack version")
+    targets = min(AA_TARGETS, _targeted_classes(model, x, "autoattack") - 1)
+    aa = AutoAttack(model, norm="Linf", eps=eps, version=version, seed=seed, device=x.device)
+    aa.verbose = False
+    aa.apgd_targeted.n_target_classes = aa.fab.n_target_classes = targets
+    if steps != AA_STEPS.default:
+        _set_iterations(aa, steps)
+    checks = _AutoAttackChecks()
+    aa.logger.addHandler(checks)
+    try:
+        x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=x.shape[0])
+    finally:
+        aa.logger.removeHandler(checks)
+    if notes is not None:
+        flags = notes.setdefault("aa_flags", dict.fromkeys(AA_CHECKS.values(), False))
+        flags.update(checks.flags)
+        messages = notes.setdefault("aa_messages", [])
+        messages += [m for m in checks.messages if m not in messages]
+    return x_adv.detach()
+
+
+@ATTACKS.declare(
+    "autoattack_ta",
+    params=(EPS, AA_VERSION, AA_STEPS, ATTACK_SEED),
+    paper="Croce & Hein 2020, standard AutoAttack composed from torchattacks' APGD, APGDT, FAB, Square (a cross-check)",
+    passes=_aa_passes,
+)
+def autoattack_ta(
+    model,
+    x,
+    y,
+    *,
+    eps: float,
+    version: str = AA_VERSION.default,
+    steps: int = AA_STEPS.default,
+    seed: int = ATTACK_SEED.default,
+    **_,
+):
+    """The standard AutoAttack (Croce & Hein 2020, l-infinity) composed from torchattacks, the
+    cross-check of the reference :func:`autoattack`: APGD-CE, APGD-T and FAB-T (every class but the
+    true one a target: 9 on 10-class data; the model's classes) with ``steps`` iterations each and
+    Square with 5,000 queries, one restart each, run one after the other on the points the earlier
+    ones left correct (torchattacks' MultiAttack), so the result is the per-example worst case over
+    all four.
 
     Built from torchattacks' attacks rather than ``torchattacks.AutoAttack``, which constructs
     them with its defaults of 10 iterations instead of the paper's 100
@@ -275,8 +388,8 @@ def autoattack(model, x, y, *, eps: float, version: str = "standard", steps: int
     """
     import torchattacks
 
-    AA_VERSION.check(version, "autoattack version")
-    classes = _targeted_classes(model, x, "autoattack")
+    AA_VERSION.check(version, "autoattack_ta version")
+    classes = _targeted_classes(model, x, "autoattack_ta")
     common = dict(norm="Linf", eps=eps, seed=seed, n_restarts=1)
     atk = torchattacks.MultiAttack(
         [
@@ -295,13 +408,17 @@ def get_attack(name: str):
     return decl.fn, tuple(decl.names())
 
 
-def run_attack(model, x, y, name: str, params: dict, batch_size: int = 500) -> torch.Tensor:
-    """Apply attack ``name`` with ``params`` to all of ``x`` in batches."""
+def run_attack(model, x, y, name: str, params: dict, batch_size: int = 500, notes: dict | None = None) -> torch.Tensor:
+    """Apply attack ``name`` with ``params`` to all of ``x`` in batches.
+
+    ``notes``: a dict for what an attack declared with ``notes=True`` reports beside its examples
+    (the reference AutoAttack's check flags), merged over the batches; other attacks leave it."""
     fn, allowed = get_attack(name)
     bad = sorted(set(params) - set(allowed))
     if bad:
         raise ConfigError(f"attack '{name}' takes no parameter(s) {bad}; allowed: {list(allowed)}")
+    extra = {"notes": notes} if notes is not None and ATTACKS[name].extra.get("notes") else {}
     out = torch.empty_like(x)
     for i in range(0, x.shape[0], batch_size):
-        out[i : i + batch_size] = fn(model, x[i : i + batch_size], y[i : i + batch_size], **params)
+        out[i : i + batch_size] = fn(model, x[i : i + batch_size], y[i : i + batch_size], **params, **extra)
     return out

@@ -350,27 +350,79 @@ def _uniform_start(x, eps: float, generator=None):
     return (2 * noise - 1) * eps
 
 
-def fgsm_rs_point(model, x, y, *, eps: float, alpha: float, generator=None):
+START_CLIP = Param(
+    "start_clip",
+    str,
+    "FGSM-RS: the random start where the gradient is taken. none: x + delta as drawn, outside [0, 1] where "
+    "it falls (MNIST/train_mnist.py: 'delta = torch.zeros_like(X).uniform_(-args.epsilon, args.epsilon)' ... "
+    "'output = model(X + delta)'; the paper's Algorithm 3); range: clipped to [0, 1] first "
+    "(CIFAR10/train_fgsm.py: 'delta.data = clamp(delta, lower_limit - X, upper_limit - X)')",
+    "none",
+    choices=("none", "range"),
+)
+STEP_CLIP = Param(
+    "step_clip",
+    str,
+    "FGSM-RS: the point after the step. ball_range: to the eps-ball, then to [0, 1] (MNIST/train_mnist.py: "
+    "'delta.data = torch.clamp(delta + args.alpha * torch.sign(grad), -args.epsilon, args.epsilon)', "
+    "'delta.data = torch.max(torch.min(1-X, delta.data), 0-X)'); ball: to the eps-ball only, the trained "
+    "input may leave [0, 1] (the paper's Algorithm 3: 'delta = max(min(delta, eps), -eps)')",
+    "ball_range",
+    choices=("ball_range", "ball"),
+)
+
+
+def fgsm_rs_point(
+    model,
+    x,
+    y,
+    *,
+    eps: float,
+    alpha: float,
+    start_clip: str = START_CLIP.default,
+    step_clip: str = STEP_CLIP.default,
+    generator=None,
+):
     """FGSM-RS's adversarial point (Wong, Rice, Kolter 2020, Algorithm 3): delta ~ U[-eps, eps],
-    delta += alpha sign(grad_delta J(x + delta)), projected to the eps-ball and to [0, 1].
+    delta += alpha sign(grad_delta J(x + delta)), projected to the eps-ball.  Their paper and their
+    released code differ on the [0, 1] range; each difference is a declared choice (defaults: their
+    MNIST code): ``start_clip`` (:data:`START_CLIP`) whether x + delta is clipped to [0, 1] before the
+    gradient is taken, ``step_clip`` (:data:`STEP_CLIP`) whether the stepped point is.
     Returns (x_adv, the start delta)."""
+    START_CLIP.check(start_clip, "fgsm_rs start_clip")
+    STEP_CLIP.check(step_clip, "fgsm_rs step_clip")
     delta0 = _uniform_start(x, eps, generator)
     box = eps_box(x, eps)
-    start = torch.clamp(x + delta0, *box)
+    start = torch.clamp(x + delta0, *box) if start_clip == "range" else x + delta0
     g = input_grad(model, start, y)
-    return torch.clamp(start + alpha * g.sign(), *box).detach(), delta0
+    if step_clip == "ball_range":
+        return torch.clamp(start + alpha * g.sign(), *box).detach(), delta0
+    return (x + torch.clamp(start - x + alpha * g.sign(), -eps, eps)).detach(), delta0
 
 
 @DEFENSES.declare(
     "fgsm_rs",
-    params=(EPS, FGSM_RS_ALPHA),
+    params=(EPS, FGSM_RS_ALPHA, START_CLIP, STEP_CLIP),
     paper="Wong, Rice, Kolter 2020, 'Fast is better than free' (FGSM from a random start)",
     passes=lambda hp: {"F": 2, "B_in": 1, "B_w": 1},
     random=lambda hp: True,
 )
-def fgsm_rs(model, x, y, *, eps: float, alpha: float, generator=None, **_):
+def fgsm_rs(
+    model,
+    x,
+    y,
+    *,
+    eps: float,
+    alpha: float,
+    start_clip: str = START_CLIP.default,
+    step_clip: str = STEP_CLIP.default,
+    generator=None,
+    **_,
+):
     """FGSM-RS: J(theta, x_adv, y) only, x_adv from :func:`fgsm_rs_point`."""
-    x_adv, _ = fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, generator=generator)
+    x_adv, _ = fgsm_rs_point(
+        model, x, y, eps=eps, alpha=alpha, start_clip=start_clip, step_clip=step_clip, generator=generator
+    )
     loss = loss_fn(model(x_adv), y)
     return Step(loss, {"adv": loss.detach()})
 

@@ -29,11 +29,13 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) ->
 
 
 def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500, x_adv=None) -> dict:
-    """Accuracy of ``model`` on ``attack(x)``; returns a tidy row (without the model name).
+    """Accuracy of ``model`` on ``attack(x)``; returns a tidy row (without the model name), with the
+    flags of the reference AutoAttack's checks (``aa_flags``, ``aa_messages``) when it is the attack.
     ``x_adv``: ``attack(x)`` already made (by :func:`craft`, the same batches): not attacked again."""
     get_attack(attack)
+    notes = {}
     if x_adv is None:
-        x_adv = run_attack(model, x, y, attack, params, batch_size)
+        x_adv = run_attack(model, x, y, attack, params, batch_size, notes=notes)
     linf = float((x_adv - x).abs().amax()) if x.numel() else 0.0
     return {
         "attack": attack,
@@ -41,6 +43,7 @@ def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500, x_ad
         "n": int(x.shape[0]),
         "accuracy": accuracy(model, x_adv, y, batch_size),
         "max_linf": round(linf, 6),
+        **notes,  # what the attack reports beside its examples (the reference AutoAttack's check flags)
     }
 
 

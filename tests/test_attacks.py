@@ -56,14 +56,15 @@ def test_iterative_is_stronger_than_single_step(natural_model, batch):
     assert a_pgd <= a_fgsm
 
 
-def test_autoattack_runs_the_papers_iterations_and_is_torchattacks_at_ten(mnist, monkeypatch):
-    """Our standard AutoAttack is torchattacks' four attacks in a MultiAttack; at steps=10 it is
+def test_autoattack_ta_runs_the_papers_iterations_and_is_torchattacks_at_ten(mnist, monkeypatch):
+    """The cross-check AutoAttack is torchattacks' four attacks in a MultiAttack; at steps=10 it is
     exactly ``torchattacks.AutoAttack`` (which builds them with 10 iterations), and by default its
     APGD-CE, APGD-T and FAB-T run the paper's 100."""
     import torch
     import torchattacks
 
-    from e2sad.attacks import ATTACKS, autoattack
+    from e2sad.attacks import ATTACKS
+    from e2sad.attacks import autoattack_ta as autoattack
 
     torch.manual_seed(0)
     from e2sad.models import MnistCNN
@@ -77,12 +78,12 @@ def test_autoattack_runs_the_papers_iterations_and_is_torchattacks_at_ten(mnist,
     autoattack(model, x, y, eps=0.1)
     assert [type(a).__name__ for a in seen] == ["APGD", "APGDT", "FAB", "Square"]
     assert [a.steps for a in seen[:3]] == [100, 100, 100] and seen[3].n_queries == 5000
-    assert ATTACKS["autoattack"].params and "steps" in [p.name for p in ATTACKS["autoattack"].params]
+    assert ATTACKS["autoattack_ta"].params and "steps" in [p.name for p in ATTACKS["autoattack_ta"].params]
 
 
 def test_autoattack_is_the_worst_case_within_the_ball(mnist):
-    """torchattacks' standard AutoAttack, declared as an attack kind: its points stay in the
-    eps-ball and [0, 1], and no point it leaves correct is one that APGD-CE alone breaks."""
+    """The reference standard AutoAttack (pyautoattack), declared as an attack kind: its points stay
+    in the eps-ball and [0, 1], and no point it leaves correct is one that APGD-CE alone breaks."""
     import torch
 
     from e2sad.attacks import ATTACKS, apgd_ce, autoattack
@@ -140,3 +141,86 @@ def test_smoothed_targets_of_other_classes_than_the_model_are_one_line():
     assert smooth_labels(y, 0.75, 5).shape == (2, 5) and float(smooth_labels(y, 0.75, 5)[0, 1]) == 0.0625
     with pytest.raises(ConfigError, match=r"^label-smoothed targets have 10 classes but the model has 5 outputs"):
         loss_fn(torch.zeros(2, 5), smooth_labels(y, 0.75, 10))
+
+
+def _reference_autoattacks(monkeypatch):
+    """The pyautoattack.AutoAttack objects the reference kind builds, each run skipped."""
+    import pyautoattack
+
+    built = []
+
+    def run(self, x, y, **_):
+        built.append(self)
+        return x.clone(), y
+
+    monkeypatch.setattr(pyautoattack.AutoAttack, "run_standard_evaluation", run)
+    return built
+
+
+def test_reference_autoattack_is_the_standard_version_with_the_models_targets(monkeypatch):
+    """pyautoattack's standard version: APGD-CE, APGD-T, FAB-T, Square (5,000 queries), 100 iterations,
+    9 targets on 10 classes and one per other class on fewer; ``steps`` sets APGD's own schedule."""
+    from e2sad.attacks import autoattack
+    from e2sad.models import build_model
+
+    built = _reference_autoattacks(monkeypatch)
+    torch.manual_seed(0)
+    for classes, steps in ((10, 100), (5, 7)):
+        model = build_model("wong2020_mnist", classes=classes).eval()
+        autoattack(model, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), eps=0.3, steps=steps, seed=3)
+    ten, five = built
+    assert ten.attacks_to_run == ["apgd-ce", "apgd-t", "fab-t", "square"] and ten.square.n_queries == 5000
+    assert (ten.apgd.n_iter, ten.apgd_targeted.n_iter, ten.fab.n_iter, ten.seed) == (100, 100, 100, 3)
+    assert (ten.apgd_targeted.n_target_classes, ten.fab.n_target_classes) == (9, 9)
+    assert (five.apgd_targeted.n_target_classes, five.fab.n_target_classes) == (4, 4)
+    assert (five.apgd.n_iter, five.apgd.n_iter_2, five.fab.n_iter) == (7, 1, 7)
+
+
+def test_reference_autoattack_flags_reach_the_evaluation_row(mnist):
+    """The checks of pyautoattack's checks.py are recorded on the row: a model whose outputs are a
+    softmax is flagged ``softmax_outputs``; a model of logits is flagged nothing."""
+    from e2sad.attacks import AA_CHECKS
+    from e2sad.evaluate import evaluate
+    from e2sad.models import build_model
+
+    torch.manual_seed(0)
+    logits = build_model("wong2020_mnist").eval()
+    softmax = torch.nn.Sequential(logits, torch.nn.Softmax(dim=1)).eval()
+    x = mnist["x_test"][:8]
+    with torch.no_grad():
+        wrong = (logits(x).argmax(1) + 1) % 10  # no point is correct: the checks run, the attacks have nothing left
+    rows = {name: evaluate(m, x, wrong, "autoattack", {"eps": 0.3}, 4) for name, m in (("l", logits), ("s", softmax))}
+    assert set(rows["l"]["aa_flags"]) == set(AA_CHECKS.values()) and not any(rows["l"]["aa_flags"].values())
+    assert rows["s"]["aa_flags"]["softmax_outputs"] and rows["s"]["aa_messages"][0].startswith(
+        "it seems that the output"
+    )
+    assert rows["l"]["accuracy"] == 0.0 and "aa_flags" not in evaluate(logits, x, wrong, "fgsm", {"eps": 0.3})
+
+
+@pytest.mark.slow  # ~5 min on 2 shared CPU cores, most of it Square's 5,000 queries in both
+def test_reference_and_torchattacks_autoattack_agree_on_a_trained_model(mnist):
+    """On a small FGSM-RS model (Wong et al.'s network, 300 steps at eps 0.1) the reference AutoAttack
+    and torchattacks' composition agree within the binomial noise of n (2 standard errors)."""
+    from e2sad.attacks import autoattack, autoattack_ta
+    from e2sad.defenses import fgsm_rs
+    from e2sad.evaluate import accuracy
+    from e2sad.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("wong2020_mnist")
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        idx = torch.randint(0, 60_000, (100,), generator=gen)
+        loss = fgsm_rs(model, mnist["x_train"][idx], mnist["y_train"][idx], eps=0.1, alpha=0.125, generator=gen).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    n, eps = 100, 0.1
+    x, y = mnist["x_test"][:n], mnist["y_test"][:n]
+    ref = accuracy(model, autoattack(model, x, y, eps=eps, steps=20), y)
+    ta = accuracy(model, autoattack_ta(model, x, y, eps=eps, steps=20), y)
+    assert 0.3 < ref < accuracy(model, x, y)  # robust points exist: the comparison says something
+    noise = 2 * (max(ref, ta) * (1 - max(ref, ta)) / n) ** 0.5
+    assert abs(ref - ta) <= noise, (ref, ta, noise)

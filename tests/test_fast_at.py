@@ -32,8 +32,9 @@ def test_fgsm_rs_starts_uniform_in_the_ball_and_stays_inside(batch):
     assert float((x_adv - x).abs().max()) <= eps + 1e-6
     assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
     # the FGSM step moved the point: alpha > eps, so most pixels end on the ball's faces or [0, 1]
+    # (~80 % from the unclipped start of their MNIST code, the default: a start below 0 may stop inside)
     on_face = ((x_adv - x).abs() > eps - 1e-6) | (x_adv == 0) | (x_adv == 1)
-    assert float(on_face.float().mean()) > 0.9
+    assert float(on_face.float().mean()) > 0.75
 
 
 def test_pgd_point_stays_in_the_ball_and_raises_the_loss(batch):

@@ -1,0 +1,107 @@
+"""The calibration on a published result (config/calibration.yaml): Wong et al.'s MNIST network, their
+FGSM-RS recipe and its choices where their paper and their code differ, and the plan that runs it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_study import merged, study
+
+from e2sad.defenses import DEFENSES, fgsm_rs_point
+from e2sad.models import NETWORKS, build_model, forward_flops, min_size, n_parameters, output_classes
+from e2sad.train import lr_at
+
+CALIBRATION = "config/calibration.yaml"
+
+
+def test_wong2020_mnist_is_their_network_at_1_2_mflop():
+    """MNIST/mnist_net.py: conv 16 4x4 s2 p1, conv 32 4x4 s2 p1, FC 100, FC 10 (no pooling)."""
+    model = build_model("wong2020_mnist")
+    assert "wong2020_mnist" in NETWORKS
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
+        (16, (4, 4), (2, 2), (1, 1)),
+        (32, (4, 4), (2, 2), (1, 1)),
+    ]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(32 * 7 * 7, 100), (100, 10)]
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert n_parameters(model) == 166_406
+    flops = forward_flops(model, (1, 28, 28))
+    assert flops == pytest.approx(1.2e6, rel=0.05)  # ~23x less than Table A.1's network
+    assert 20 < forward_flops(build_model("cnn_a1"), (1, 28, 28)) / flops < 25
+    assert output_classes(build_model("wong2020_mnist", classes=5).state_dict()) == 5
+    assert min_size("wong2020_mnist") == 4 and build_model("wong2020_mnist", size=4)(torch.zeros(1, 1, 4, 4)).shape
+
+
+def _their_fgsm_point(model, X, y, delta, eps, alpha):
+    """MNIST/train_mnist.py's --attack fgsm, transcribed (read, not imported), from a given start delta."""
+    delta = delta.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(X + delta), y).backward()
+    grad = delta.grad.detach()
+    d = torch.clamp(delta + alpha * torch.sign(grad), -eps, eps)
+    d = torch.max(torch.min(1 - X, d), 0 - X)
+    return torch.clamp(X + d, 0, 1).detach()
+
+
+def test_fgsm_rs_defaults_to_their_mnist_code_and_declares_the_differences(mnist):
+    torch.manual_seed(0)
+    model = build_model("wong2020_mnist")
+    x, y = mnist["x_train"][:50], mnist["y_train"][:50]
+    eps, alpha = 0.3, 0.375
+    seen = []
+    hook = model.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone()))
+    ours, delta0 = fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, generator=torch.Generator().manual_seed(1))
+    hook.remove()
+    theirs = _their_fgsm_point(model, x, y, delta0, eps, alpha)
+    assert float((ours - theirs).abs().max()) <= 1e-6
+    assert float(seen[0].min()) < -0.1  # the gradient is taken at X + delta as drawn, below 0 on the background
+    decl = DEFENSES["fgsm_rs"]
+    assert decl.param("start_clip").default == "none" and decl.param("step_clip").default == "ball_range"
+    assert "train_mnist.py" in decl.param("start_clip").doc and "Algorithm 3" in decl.param("step_clip").doc
+
+    gen = torch.Generator().manual_seed(1)
+    seen.clear()
+    hook = model.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone()))
+    fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, start_clip="range", generator=gen)
+    hook.remove()
+    assert float(seen[0].min()) >= 0 and float(seen[0].max()) <= 1  # CIFAR10/train_fgsm.py's clipped start
+    ball, _ = fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, step_clip="ball", generator=torch.Generator())
+    assert float((ball - x).abs().max()) <= eps + 1e-6 and float(ball.min()) < 0  # the paper: no [0, 1] range
+
+
+def test_the_calibration_config_is_their_recipe():
+    s = study(merged(CALIBRATION))
+    cfg = s.config
+    t = cfg["training"]["mnist"]
+    assert cfg["data"]["mnist"]["network"] == "wong2020_mnist"
+    assert cfg["seeds"] == [0, 1, 2, 3, 4]
+    assert t["steps"] == 10 * 60_000 // t["batch_size"] and t["batch_size"] == 100 and t["optimizer"] == "adam"
+    m = cfg["models"]["mnist_fgsm_rs_H"]
+    assert (m["defense"], m["eps"], m["alpha"], m["start_clip"], m["step_clip"]) == (
+        "fgsm_rs",
+        0.3,
+        0.375,
+        "none",
+        "ball_range",
+    )
+    # their schedule: np.interp(epoch + (i + 1) / 600, [0, 4, 10], [0, lr_max, 0]); ours is the same line
+    # one step earlier (lr_at of step s is theirs of step s - 1)
+    steps, per_epoch = t["steps"], 60_000 // t["batch_size"]
+    for s_ in (0, 1, 1200, 2399, 2400, 4000, 5999):
+        theirs = np.interp([s_ / per_epoch], [0, 10 * 2 // 5, 10], [0, t["lr"], 0])[0]
+        assert lr_at(s_, steps, t["lr"], t["schedule"]) == pytest.approx(theirs, abs=1e-12), s_
+    assert max(lr_at(k, steps, t["lr"], "cyclic") for k in range(steps)) == pytest.approx(5e-3)
+    pgd = cfg["attacks"]["pgd50x10_0.3"]
+    assert (pgd["k"], pgd["step"], pgd["restarts"], pgd["eps"]) == (50, 0.01, 10, 0.3)
+    assert s.tables["calibration"]["attacks"] == ["clean", "pgd50x10_0.3"] and cfg["evaluation"]["n_test"] is None
+    fr = s.frontier
+    assert fr["n_test"] == 1000 and fr["robust"] == "autoattack_0.3"
+    assert (
+        s.attacks["autoattack_0.3"]["kind"] == "autoattack"
+        and s.attacks["autoattack_ta_0.3"]["kind"] == "autoattack_ta"
+    )
+    assert s.frontier_trained() == ["mnist_fgsm_rs_H"]
+    assert len(s.snapshot_inputs()) == 5 * 10 * 2  # every epoch (9 snapshots and the last), FGSM and PGD-20
+    assert "--network wong2020_mnist" in s.train_args("mnist_fgsm_rs_H")
