@@ -236,6 +236,7 @@ def ablation_tex(tmp_path: Path) -> Path:
         "attack_labels": {"ifgsm_0.3_k10": "IFGSM eps=0.3 k=10", "ifgsm_0.3_k30": "IFGSM eps=0.3 k=30"},
         "paper_table": "table_3_1",
         "paper_model": "mnist_e2sad_S",
+        "title": "Second-step ablation of mnist_e2sad_S: each reading of eq. 3.2 at the same budget and seeds",
         "note": NOTE,
     }
     tidy, verdict = science.ablation_table(pd.DataFrame(rows), science.read_g2(models), spec)
@@ -265,6 +266,7 @@ def robustness_tex(tmp_path: Path) -> Path:
         "attack_labels": {"ifgsm_0.3_k30": "IFGSM eps=0.3 k=30", "pgd40x5_0.3": "PGD-40 x5 eps=0.3"},
         "paper_table": "table_3_1",
         "flag_drop": 0.05,
+        "title": "Stronger evaluation: the paper's attack beside the strongest attack found",
         "note": NOTE,
     }
     df = science.robustness_table(rows, spec)
