@@ -35,12 +35,12 @@ class Cost:
         (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
         return self.steps_of(model) * self._entry_cost(self.models[model])
 
-    def forward_flops(self, dataset: str) -> float:
-        """FLOPs of one forward of one image through the dataset's network."""
+    def forward_flops(self, dataset: str, network: str | None = None) -> float:
+        """FLOPs of one forward of one image through the dataset's network (or ``network`` on its images)."""
         from ..models import build_model, forward_flops
 
         d = self.config["data"][dataset]
-        net = build_model(d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
+        net = build_model(network or d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
         return float(forward_flops(net, (d["channels"], d["size"], d["size"])))
 
     def eval_cost(self, model: str, attack: str, n) -> float:

@@ -3,7 +3,7 @@ statements are :mod:`e2sad.science.frontier`)."""
 
 from __future__ import annotations
 
-from ..science import frontier_cells, paper_column
+from ..science import frontier_cells
 from .specs import hashed
 from .targets import FIGURE_FORMATS, TABLE_FORMATS
 
@@ -19,7 +19,13 @@ class Frontier:
 
     def frontier_trained(self) -> list[str]:
         """The models the frontier's rows are trained as (declared and equal-cost ones)."""
-        return list(dict.fromkeys(t for _, _, t in frontier_cells(self.config))) if self.frontier_active() else []
+        if not self.frontier_active():
+            return []
+        return list(dict.fromkeys(c[2] for c in self.frontier_cells()))
+
+    def frontier_cells(self) -> list[tuple]:
+        """(declared model, protocol, trained model, budget multiple) of every frontier row."""
+        return frontier_cells(self.config, self._entry_cost)
 
     def frontier_model_files(self) -> list[str]:
         return [self.model_file(m, s) for m in self.frontier_trained() for s in self.frontier_seeds()]
@@ -32,17 +38,42 @@ class Frontier:
             for a in self.frontier["attacks"]
         ]
 
-    def _paper_point(self) -> dict | None:
-        """The paper's e2SAD value under the frontier's reference attack, if the paper reports one."""
+    def published_points(self) -> list[dict]:
+        """The published results of the frontier's defenses (:mod:`e2sad.science.published`) under
+        its attacks, each at its own training cost: its steps x batch x the defense's passes (with
+        the frontier model's hyperparameters) x its network's forward FLOPs."""
+        from ..defenses import step_cost
+        from ..science.published import PUBLISHED
+
         fr = self.frontier
-        ref = fr.get("reference")
-        e2 = next((m for m in fr["models"] if self.models[m]["defense"] == "e2sad"), None)
-        if not (ref and e2):
-            return None
-        value = paper_column(fr["paper_table"], e2).get(ref)
-        if value is None:
-            return None
-        return {"value": value, "label": f"{self.science_attacks[ref]['label']} {value:.4f}"}
+        by_defense = {}
+        for m in fr["models"]:
+            by_defense.setdefault(self.models[m]["defense"], self.models[m])
+        out = []
+        for p in PUBLISHED:
+            if p.dataset != fr["dataset"] or p.defense not in by_defense:
+                continue
+            values = {a: v for a, v in p.values().items() if a in fr["attacks"]}
+            if not values:
+                continue
+            m = by_defense[p.defense]
+            passes = step_cost(p.defense, m, self.compute["merge_clean"])
+            flops = p.steps * p.batch_size * passes * self.forward_flops(fr["dataset"], p.network)
+            out.append(
+                {
+                    "key": p.key,
+                    "defense": p.defense,
+                    "label": p.label,
+                    "source": p.source,
+                    "network": p.network,
+                    "steps": p.steps,
+                    "batch_size": p.batch_size,
+                    "tflop": flops / 1e12,
+                    "accuracies": values,
+                    "tolerance": {a: t for a, t in p.tolerance.items() if a in values},
+                }
+            )
+        return out
 
     def frontier_spec(self) -> dict:
         from .study import SEP
@@ -57,7 +88,9 @@ class Frontier:
         return hashed(
             {
                 "title": fr["title"],
-                "cells": [list(c) for c in frontier_cells(self.config)],
+                "cells": [list(c) for c in self.frontier_cells()],
+                "budgets": list(fr["budgets"]),
+                "unit_steps": fr.get("budget_steps", self.steps_of(fr["budget"])),
                 "attacks": list(fr["attacks"]),
                 "attack_labels": {a: self.science_attacks[a]["label"] for a in fr["attacks"]},
                 "model_info": info,
@@ -66,7 +99,7 @@ class Frontier:
                 "natural": natural,
                 "budget": fr["budget"],
                 "overfit_drop": fr["overfit_drop"],
-                "paper_point": self._paper_point(),
+                "published": self.published_points(),
                 "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier_seeds()),
                 "config": {k: fr[k] for k in sorted(fr)},
             }

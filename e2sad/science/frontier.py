@@ -22,14 +22,14 @@ AutoAttack (the ``robust`` attack) accuracy against training TFLOP (log x).
 from __future__ import annotations
 
 import html
-import math
 
 import pandas as pd
 
 from ..errors import DataError
-from ..render import BREAK, fmt_ms, write_table
+from ..render import BREAK, write_table
 from .common import caption, checks_frame, mean_std, verdict_style
-from .verdict import Check, Verdict, decide, tally
+from .intervals import Estimate, accuracy, difference
+from .verdict import Check, Verdict, all_of, decide, tally
 
 PROTOCOLS = ("equal_iterations", "equal_cost", "own_recipe")
 #: the training keys a recipe may set (the rest come from training.<dataset>)
@@ -37,9 +37,11 @@ RECIPE_KEYS = ("batch_size", "optimizer", "lr", "schedule")
 SEP = "__"
 
 
-def frontier_model_name(model: str, protocol: str) -> str:
-    """The model a (declared model, protocol) cell is trained as."""
-    return model if protocol == "equal_iterations" else f"{model}{SEP}{protocol}"
+def frontier_model_name(model: str, protocol: str, multiple: float = 1) -> str:
+    """The model a (declared model, protocol, budget multiple) cell is trained as."""
+    if protocol == "equal_iterations":
+        return model
+    return f"{model}{SEP}{protocol}" + ("" if multiple == 1 else f"_x{multiple:g}")
 
 
 def equal_cost_steps(budget_cost: float, step_cost: float) -> int:
@@ -49,73 +51,104 @@ def equal_cost_steps(budget_cost: float, step_cost: float) -> int:
     return max(1, int(round(budget_cost / step_cost)))
 
 
-def frontier_models(config: dict, step_cost) -> dict[str, dict]:
-    """The model entries the frontier adds: for ``equal_cost``, each model's own entry with
-    ``train_steps`` set so that its training cost equals the budget model's; for ``own_recipe``,
-    each model of ``frontier.recipes`` with the recipe's steps and ``train_recipe`` (batch size,
-    optimizer, lr, schedule).  ``step_cost(entry)``: the cost of one training step of a model
-    entry (the Study's count)."""
+#: keys of a model entry that place it in a table but do not change how it is trained
+PLACEMENT_KEYS = ("column", "label", "train_steps")
+
+
+def _plan(config: dict, step_cost) -> tuple[dict[str, dict], list[tuple]]:
+    """The frontier's derived model entries and its cells (declared model, protocol, trained model,
+    budget multiple or None), in the config's order.  A derived entry that trains exactly as a
+    declared model (the same defense, hyperparameters and steps) is that model: nothing is trained
+    twice (the budget model at multiple 1, a model whose equal-cost steps are its own)."""
     fr = config.get("frontier") or {}
-    out = {}
-    if fr and "own_recipe" in fr.get("protocols", []):
-        for name, r in (fr.get("recipes") or {}).items():
-            if name in config["models"]:
-                recipe = {k: r[k] for k in RECIPE_KEYS if k in r}
-                entry = {**config["models"][name], "train_steps": int(r["steps"]), "train_recipe": recipe}
-                out[frontier_model_name(name, "own_recipe")] = entry
-    if not fr or "equal_cost" not in fr.get("protocols", []):
-        return out
+    if not fr:
+        return {}, []
     models = config["models"]
-    budget = fr.get("budget", fr["models"][0])
-    if budget not in models:
-        return out
 
     def steps_of(m: dict) -> int:
         return int(m.get("train_steps", config["training"][m["dataset"]]["steps"]))
 
-    total = steps_of(models[budget]) * step_cost(models[budget])
-    for name in fr["models"]:
-        if name == budget or name not in models:
-            continue
-        m = models[name]
-        out[frontier_model_name(name, "equal_cost")] = {**m, "train_steps": equal_cost_steps(total, step_cost(m))}
-    return out
+    def training(m: dict) -> tuple:
+        return tuple(sorted((k, repr(v)) for k, v in m.items() if k not in PLACEMENT_KEYS)) + (steps_of(m),)
 
+    declared = {}
+    for name, m in models.items():
+        declared.setdefault(training(m), name)
+    entries, cells = {}, []
 
-def frontier_cells(config: dict) -> list[tuple[str, str, str]]:
-    """(declared model, protocol, trained model) of every frontier row, in the config's order."""
-    fr = config.get("frontier") or {}
-    budget = fr.get("budget", (fr.get("models") or [None])[0])
-    cells = []
+    def add(model: str, protocol: str, entry: dict, multiple) -> None:
+        key = training(entry)
+        own = model if key == training(models[model]) else None
+        trained = own or declared.get(key) or frontier_model_name(model, protocol, multiple or 1)
+        if trained not in models:
+            entries[trained] = entry
+        cells.append((model, protocol, trained, multiple))
+
+    budget = fr.get("budget", fr["models"][0])
+    recipes = fr.get("recipes") or {}
     for protocol in fr.get("protocols", []):
-        for m in fr.get("models", []):
-            if protocol == "own_recipe" and m not in (fr.get("recipes") or {}):
+        for name in fr["models"]:
+            m = models.get(name)
+            if m is None:
                 continue
-            trained = m if (protocol == "equal_iterations" or m == budget) else frontier_model_name(m, protocol)
-            cells.append((m, protocol, trained))
-    return cells
+            if protocol == "equal_iterations":
+                cells.append((name, protocol, name, None))
+            elif protocol == "own_recipe" and name in recipes:
+                r = recipes[name]
+                recipe = {k: r[k] for k in RECIPE_KEYS if k in r}
+                add(name, protocol, {**m, "train_steps": int(r["steps"]), "train_recipe": recipe}, None)
+        if protocol == "equal_cost" and budget in models:
+            unit = fr.get("budget_steps", steps_of(models[budget])) * step_cost(models[budget])
+            for multiple in fr.get("budgets", [1]):
+                for name in fr["models"]:
+                    m = models.get(name)
+                    if m is not None:
+                        steps = equal_cost_steps(multiple * unit, step_cost(m))
+                        add(name, protocol, {**m, "train_steps": steps}, multiple)
+    return entries, cells
+
+
+def frontier_models(config: dict, step_cost) -> dict[str, dict]:
+    """The model entries the frontier adds: for ``equal_cost``, each model's own entry with
+    ``train_steps`` set so that its training cost is ``multiple`` x the unit (the budget model's
+    cost at ``frontier.budget_steps``, by default its own steps) for each multiple of
+    ``frontier.budgets``; for ``own_recipe``, each model of ``frontier.recipes`` with the recipe's
+    steps and ``train_recipe`` (batch size, optimizer, lr, schedule).  ``step_cost(entry)``: the
+    cost of one training step of a model entry (the Study's count)."""
+    return _plan(config, step_cost)[0]
+
+
+def frontier_cells(config: dict, step_cost) -> list[tuple[str, str, str, float | None]]:
+    """(declared model, protocol, trained model, budget multiple) of every frontier row, in the
+    config's order (the multiple is None outside the equal-cost protocol)."""
+    return _plan(config, step_cost)[1]
 
 
 def frontier_table(rows: pd.DataFrame, costs: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """One line per (model, protocol): defense, steps, training TFLOP, step time x natural and the
-    accuracy under every frontier attack (mean, std over seeds).
+    """One line per (model, protocol[, budget]): defense, steps, training TFLOP, step time x
+    natural and, under every frontier attack, the accuracy (mean over seeds), its std over seeds
+    and its 95 % interval over the test images and the seeds (:func:`e2sad.science.intervals.accuracy`);
+    then one line per published result (protocol ``published``, at its own training cost).
 
     ``rows``: evaluation rows (model, attack_name, accuracy, n, seed); ``costs``: training cost
     rows of the trained models (:func:`e2sad.costs.cost_rows`: model, defense, steps,
-    median_step_s); ``spec``: cells [[model, protocol, trained]], attacks, attack_labels,
-    model_info {trained: {column, label, defense, steps, tflop}}, robust (the AutoAttack name),
-    natural (the trained model whose step time is the unit, or null).
+    median_step_s); ``spec``: cells [[model, protocol, trained, budget multiple]], budgets,
+    attacks, attack_labels, model_info {trained: {column, label, defense, steps, tflop}}, robust
+    (the AutoAttack name), natural (the trained model whose step time is the unit, or null),
+    published (:meth:`e2sad.plan.Study.published_points`).
     """
     nat_step = None
     if spec.get("natural"):
         sel = costs[costs["model"] == spec["natural"]]["median_step_s"]
         nat_step = float(sel.median()) if len(sel) else None
+    several = len(spec.get("budgets", [1])) > 1
     out = []
-    for model, protocol, trained in spec["cells"]:
+    for model, protocol, trained, *multiple in spec["cells"]:
         info = spec["model_info"][trained]
         line = {
             "model": model,
             "protocol": protocol,
+            **({"budget": multiple[0] if multiple else None} if several else {}),
             "trained_as": trained,
             "defense": info["defense"],
             "column": info.get("column", model),
@@ -131,52 +164,94 @@ def frontier_table(rows: pd.DataFrame, costs: pd.DataFrame, spec: dict) -> pd.Da
             sel = rows[(rows["model"] == trained) & (rows["attack_name"] == attack)]
             if sel.empty:
                 raise DataError(f"frontier: no result for model '{trained}' under '{attack}'")
+            n = int(sel["n"].min())
+            if sel["n"].nunique() > 1:
+                raise DataError(
+                    f"frontier: model '{trained}' under '{attack}' measured on {sorted(set(sel['n']))} images"
+                )
+            est = accuracy(dict(zip(sel["seed"].astype(int), sel["accuracy"].astype(float))), n)
             mean, std, k = mean_std(sel["accuracy"])
-            seeds, n = max(seeds, k), int(sel["n"].iloc[0])
-            line[f"acc[{attack}]"] = mean
-            line[f"std[{attack}]"] = std
+            seeds = max(seeds, k)
+            line.update({f"acc[{attack}]": est.value, f"std[{attack}]": std, f"lo[{attack}]": est.lo})
+            line[f"hi[{attack}]"] = est.hi
         line.update(seeds=seeds, n=n)
+        out.append(line)
+    for p in spec.get("published", []):
+        line = {"model": p["key"], "protocol": "published", **({"budget": None} if several else {})}
+        line.update(trained_as="", defense=p["defense"], column=p["label"], label="", steps=p["steps"])
+        line.update(train_tflop=p["tflop"], median_step_s=float("nan"), step_x_natural=float("nan"))
+        for attack in spec["attacks"]:
+            v = p["accuracies"].get(attack, float("nan"))
+            line.update({f"acc[{attack}]": v, f"std[{attack}]": float("nan"), f"lo[{attack}]": float("nan")})
+            line[f"hi[{attack}]"] = float("nan")
+        line.update(seeds=0, n=None)
         out.append(line)
     return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- #
-# Checked statements
+# Checked statements: each on 95 % intervals (UNDECIDED when the threshold is inside)
 # --------------------------------------------------------------------------- #
 
 #: "overstates": the paper's attack (IFGSM-30) above AutoAttack by more than this (gradient masking)
 OVERSTATE_MIN = 0.05
+#: "comparable": e2SAD's AutoAttack accuracy at most this far below IFGSM-AT's at equal iterations
+#: (the paper: e2SAD "achieves robustness comparable to" IFGSM adversarial training)
+COMPARABLE_WITHIN = 0.05
 
 
 def _label(spec: dict, attack: str) -> str:
     return spec.get("attack_labels", {}).get(attack, attack)
 
 
-def _acc(df: pd.DataFrame, defense: str, protocol: str, attack: str) -> tuple[float, str] | None:
+def _budgets(df: pd.DataFrame) -> list:
+    """The budget multiples of the equal-cost rows ([None] when the table has one budget)."""
+    if "budget" not in df.columns:
+        return [None]
+    return sorted({b for b in df[df["protocol"] == "equal_cost"]["budget"] if not pd.isna(b)})
+
+
+def _estimate(df: pd.DataFrame, defense: str, protocol: str, attack: str, budget=None) -> Estimate | None:
+    """The row's accuracy under ``attack`` with its interval, or None when absent."""
     sel = df[(df["defense"] == defense) & (df["protocol"] == protocol)]
-    if sel.empty or f"acc[{attack}]" not in sel:
+    if budget is not None and "budget" in df.columns:
+        sel = sel[sel["budget"] == budget]
+    if sel.empty or f"acc[{attack}]" not in sel or pd.isna(sel.iloc[0][f"acc[{attack}]"]):
         return None
     r = sel.iloc[0]
-    return float(r[f"acc[{attack}]"]), str(r["model"])
+    lo, hi = r.get(f"lo[{attack}]", float("nan")), r.get(f"hi[{attack}]", float("nan"))
+    value = float(r[f"acc[{attack}]"])
+    lo, hi = (value, value) if pd.isna(lo) or pd.isna(hi) else (float(lo), float(hi))
+    n = 0 if pd.isna(r["n"]) else int(r["n"])
+    return Estimate(value, lo, hi, n, tuple(range(int(r["seeds"]))))
 
 
-def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> Check:
-    """FAIL when, at equal training cost, e2SAD's robust (AutoAttack) accuracy is below FGSM-RS's."""
+def _at(budget) -> str:
+    return "" if budget is None else f" x{budget:g}"
+
+
+def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> list[Check]:
+    """Per budget: FAIL when e2SAD's robust (AutoAttack) accuracy is below FGSM-RS's at equal
+    training cost (the 95 % interval of the difference below 0), UNDECIDED when it holds 0."""
     robust = spec["robust"]
     name = "e2sad_at_least_fgsm_rs_at_equal_cost"
     s = f"at equal cost, e2SAD's {_label(spec, robust)} accuracy is at least FGSM-RS's"
-    e2, rs = _acc(df, "e2sad", "equal_cost", robust), _acc(df, "fgsm_rs", "equal_cost", robust)
-    if not (e2 and rs):
-        return Check.not_run(name, s, "e2SAD and FGSM-RS not both in the equal-cost protocol")
-    n = int(df["n"].max())
-    se = 0.5 / math.sqrt(n) if n else float("nan")
-    numbers = f"e2SAD {e2[0]:.4f}, FGSM-RS {rs[0]:.4f} (std of one accuracy <= {se:.3f})"
-    return Check(name, decide(e2[0], ">=", rs[0]), numbers, s)
+    out = []
+    for b in _budgets(df):
+        e2, rs = _estimate(df, "e2sad", "equal_cost", robust, b), _estimate(df, "fgsm_rs", "equal_cost", robust, b)
+        if not (e2 and rs):
+            out.append(Check.not_run(name, s, "e2SAD and FGSM-RS not both in the equal-cost protocol", _at(b)))
+            continue
+        d = difference(e2, rs)
+        numbers = f"e2SAD {e2}, FGSM-RS {rs}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+        out.append(Check(name, decide(d.interval, ">=", 0.0), numbers, s + _at(b), f"budget{_at(b)}"))
+    return out
 
 
-def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> Check:
+def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> list[Check]:
     """PASS when e2SAD's accuracy under the paper's attack (``reference``) exceeds its robust
-    (AutoAttack) accuracy by more than OVERSTATE_MIN at equal iterations: the claim is gradient masking."""
+    (AutoAttack) accuracy by more than OVERSTATE_MIN at equal iterations (the whole interval of
+    the difference above it): the claim is gradient masking."""
     robust, ref = spec["robust"], spec.get("reference")
     name = "paper_attack_overstates_e2sad"
     s = (
@@ -184,25 +259,85 @@ def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> Check:
         f"by more than {OVERSTATE_MIN:.2f} (gradient masking)"
     )
     if not ref:
-        return Check.not_run(name, s, "no reference attack (the paper's) in the frontier")
-    a, b = _acc(df, "e2sad", "equal_iterations", ref), _acc(df, "e2sad", "equal_iterations", robust)
+        return [Check.not_run(name, s, "no reference attack (the paper's) in the frontier")]
+    a, b = _estimate(df, "e2sad", "equal_iterations", ref), _estimate(df, "e2sad", "equal_iterations", robust)
     if not (a and b):
-        return Check.not_run(name, s, "e2SAD not in the equal-iterations protocol")
-    return Check(name, decide(a[0] - b[0], ">", OVERSTATE_MIN), f"{a[0]:.4f} vs {b[0]:.4f}: {a[0] - b[0]:+.4f}", s)
+        return [Check.not_run(name, s, "e2SAD not in the equal-iterations protocol")]
+    d = difference(a, b)
+    numbers = (
+        f"{_label(spec, ref)} {a}, {_label(spec, robust)} {b}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+    )
+    return [Check(name, decide(d.interval, ">", OVERSTATE_MIN), numbers, s)]
 
 
-def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> Check:
-    """FAIL when another defense has the highest robust (AutoAttack) accuracy at equal iterations."""
+def e2sad_comparable_to_ifgsm_at(df: pd.DataFrame, spec: dict) -> list[Check]:
+    """The paper's claim, at its protocol (equal iterations), under the robust attack: PASS when
+    e2SAD's accuracy is at most COMPARABLE_WITHIN below IFGSM-AT's over the whole interval of the
+    difference, FAIL when the whole interval is further below."""
+    robust = spec["robust"]
+    name = "e2sad_comparable_to_ifgsm_at"
+    s = (
+        f"e2SAD's robustness is comparable to IFGSM-AT's at equal iterations: its {_label(spec, robust)} "
+        f"accuracy at most {COMPARABLE_WITHIN:.2f} below"
+    )
+    e2, it = _estimate(df, "e2sad", "equal_iterations", robust), _estimate(df, "ifgsm_at", "equal_iterations", robust)
+    if not (e2 and it):
+        return [Check.not_run(name, s, "e2SAD and IFGSM-AT not both in the equal-iterations protocol")]
+    d = difference(e2, it)
+    numbers = f"e2SAD {e2}, IFGSM-AT {it}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+    return [Check(name, decide(d.interval, ">=", -COMPARABLE_WITHIN), numbers, s)]
+
+
+def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> list[Check]:
+    """PASS when PGD-AT's robust accuracy is above every other defense's at equal iterations (the
+    interval of each difference above 0), FAIL when one is above PGD-AT's, else UNDECIDED."""
     robust = spec["robust"]
     name = "pgd_at_most_robust_at_equal_iterations"
     s = f"PGD-AT is the most robust at equal iterations ({_label(spec, robust)})"
-    sel = df[df["protocol"] == "equal_iterations"]
-    pgd = _acc(df, "pgd_at", "equal_iterations", robust)
-    if sel.empty or not pgd:
-        return Check.not_run(name, s, "PGD-AT not in the equal-iterations protocol")
-    best = sel.loc[sel[f"acc[{robust}]"].idxmax()]
-    verdict = Verdict.PASS if best["defense"] == "pgd_at" else Verdict.FAIL
-    return Check(name, verdict, f"most robust: {best['model']} {best[f'acc[{robust}]']:.4f}; PGD-AT {pgd[0]:.4f}", s)
+    pgd = _estimate(df, "pgd_at", "equal_iterations", robust)
+    if not pgd:
+        return [Check.not_run(name, s, "PGD-AT not in the equal-iterations protocol")]
+    others = {d: _estimate(df, d, "equal_iterations", robust) for d in df["defense"].unique() if d != "pgd_at"}
+    diffs = {d: difference(pgd, e) for d, e in others.items() if e is not None}
+    if not diffs:
+        return [Check(name, Verdict.PASS, f"PGD-AT {pgd}, alone", s)]
+    closest = min(diffs, key=lambda d: diffs[d].value)
+    d = diffs[closest]
+    verdict = all_of(decide(x.interval, ">", 0.0) for x in diffs.values())
+    numbers = (
+        f"PGD-AT {pgd}; closest: {closest} {others[closest]}, difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+    )
+    return [Check(name, verdict, numbers, s)]
+
+
+def fgsm_rs_reproduces_published(df: pd.DataFrame, spec: dict) -> list[Check]:
+    """The calibration: per published FGSM-RS accuracy, the FGSM-RS row trained at the published
+    cost (same network, steps and batch: equal TFLOP) lands within the published tolerance: PASS
+    when its whole interval is inside [published - tol, published + tol], FAIL when it is wholly
+    outside, UNDECIDED when it straddles an edge."""
+    name = "fgsm_rs_reproduces_published"
+    s = "FGSM-RS reproduces its published numbers"
+    pubs = [p for p in spec.get("published", []) if p["defense"] == "fgsm_rs"]
+    if not pubs:
+        return [Check.not_run(name, s, "no published FGSM-RS result under the frontier's attacks")]
+    out = []
+    for p in pubs:
+        rows = df[(df["defense"] == "fgsm_rs") & (df["protocol"] != "published")]
+        rows = rows[(rows["train_tflop"] / p["tflop"] - 1).abs() < 0.01]  # the published cost
+        if rows.empty:
+            out.append(Check.not_run(name, s, f"no FGSM-RS row at the published cost {p['tflop']:.3g} TFLOP"))
+            continue
+        r = rows.iloc[0]
+        for attack, value in p["accuracies"].items():
+            tol = p["tolerance"].get(attack)
+            e = _estimate(rows, "fgsm_rs", r["protocol"], attack, r.get("budget"))
+            sentence = f"{s}: {_label(spec, attack)} within {tol:.2f} of {value:.4f} ({p['label']})" if tol else s
+            if e is None or tol is None:
+                out.append(Check.not_run(name, sentence, f"no {attack} result or tolerance", attack))
+                continue
+            v = all_of([decide(e.interval, ">=", value - tol), decide(e.interval, "<=", value + tol)])
+            out.append(Check(name, v, f"{r['trained_as']}: {e}; published {value:.4f}", sentence, attack))
+    return out
 
 
 def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: dict) -> Check:
@@ -223,22 +358,23 @@ def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: d
     return Check(name, Verdict.PASS if hit.empty else Verdict.FAIL, numbers, s)
 
 
-#: the claims on the frontier table, in the order of the page
+#: the claims on the frontier table, in the order of the page (each returns one check per budget or attack)
 FRONTIER_STATEMENTS = (
     e2sad_at_least_fgsm_rs_at_equal_cost,
     paper_attack_overstates_e2sad,
+    e2sad_comparable_to_ifgsm_at,
     pgd_at_most_robust_at_equal_iterations,
+    fgsm_rs_reproduces_published,
 )
 
 
 def frontier_statements(df: pd.DataFrame, spec: dict, snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Claims about the frontier: one line per claim (statement, verdict, numbers, name), PASS/FAIL
-    with the numbers behind it, NOT RUN when a defense, protocol or input is absent.  The verdicts
-    are on means; with one seed or few test images a difference below the binomial std (about
-    sqrt(p(1-p)/n)) does not tell the defenses apart.  ``snapshots``: the rows of ``snapshots.csv``
-    (robustness along training, with its ``catastrophic_overfitting`` column), for the claim that no
-    defense overfits catastrophically."""
-    checks = [claim(df, spec) for claim in FRONTIER_STATEMENTS]
+    """Claims about the frontier: one line per claim (statement, verdict, numbers, name), PASS,
+    FAIL or UNDECIDED on the 95 % intervals (over the test images and the seeds) of the accuracies
+    and of their differences, NOT RUN when a defense, protocol or input is absent.  ``snapshots``:
+    the rows of ``snapshots.csv`` (robustness along training, with its ``catastrophic_overfitting``
+    column), for the claim that no defense overfits catastrophically."""
+    checks = [c for claim in FRONTIER_STATEMENTS for c in claim(df, spec)]
     checks.append(no_defense_overfits_catastrophically(snapshots, spec))
     return checks_frame(checks, sentence="statement", numbers="numbers")
 
@@ -248,32 +384,59 @@ def frontier_statements(df: pd.DataFrame, spec: dict, snapshots: pd.DataFrame | 
 # --------------------------------------------------------------------------- #
 
 
+def fmt_interval(value: float, lo: float, hi: float, sep: str = " ") -> str:
+    """``0.812 [0.781, 0.840]``; the value alone without an interval; ``""`` when missing."""
+    if pd.isna(value):
+        return ""
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{value:.3f}"
+    return f"{value:.3f}{sep}[{lo:.3f}, {hi:.3f}]"
+
+
+def _protocol_text(r) -> str:
+    text = r.protocol.replace("_", " ")
+    b = getattr(r, "budget", None)
+    if r.protocol == "published":
+        return "published (its own training)"
+    return text + ("" if b is None or pd.isna(b) else f" x{b:g}")
+
+
 def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_csv, out_tex, out_html) -> None:
     """The frontier table as CSV (tidy), LaTeX and HTML (with the checked statements)."""
     labels = spec.get("attack_labels", {})
-    show = pd.DataFrame(index=[f"{r.column} ({r.label})" for r in df.itertuples()])
+    show = pd.DataFrame(index=[f"{r.column} ({r.label})" if r.label else r.column for r in df.itertuples()])
     show.index.name = "defense"
-    show["protocol"] = [p.replace("_", " ") for p in df["protocol"]]
+    show["protocol"] = [_protocol_text(r) for r in df.itertuples()]
     show["steps"] = [f"{s:,}" for s in df["steps"]]
     show["train TFLOP"] = [f"{t:.3g}" for t in df["train_tflop"]]
     show["step x natural"] = ["" if pd.isna(x) else f"{x:.1f}" for x in df["step_x_natural"]]
     for a in spec["attacks"]:
         show[labels.get(a, a)] = [
-            fmt_ms(m, s, k, sep=BREAK) for m, s, k in zip(df[f"acc[{a}]"], df[f"std[{a}]"], df["seeds"])
+            fmt_interval(v, lo, hi, sep=BREAK) for v, lo, hi in zip(df[f"acc[{a}]"], df[f"lo[{a}]"], df[f"hi[{a}]"])
         ]
-    n = int(df["n"].max()) if len(df) else 0
+    measured = df[df["protocol"] != "published"]
+    n = int(measured["n"].max()) if len(measured) else 0
+    k = int(measured["seeds"].max()) if len(measured) else 0
     lines = "".join(
         f'<li><b style="{verdict_style(r.verdict)}">{html.escape(r.verdict)}</b> {html.escape(r.statement)}: '
         f"{html.escape(r.numbers)}</li>"
         for r in statements.itertuples()
     )
     counts = f" ({tally(statements['verdict'])})" if len(statements) else ""
+    multiples = spec.get("budgets", [1])
+    unit = f"{spec['budget']}'s"
+    if len(multiples) > 1:
+        unit = "x" + ", x".join(f"{b:g}" for b in multiples) + f" the unit, {unit} at {spec['unit_steps']:,} steps,"
+    published = "; published = the number its source reports, at its own training cost"
     text = caption(
         spec,
-        f"{spec['title']}: accuracy on the first {n} test images; "
+        f"{spec['title']}: accuracy on the first {n} test images, mean over {k} seed{'s' if k != 1 else ''} "
+        "with its 95 % interval over the test images (Wilson) and the seeds (Student t); "
         "equal iterations = the paper's protocol (the same steps and batch for every defense), "
-        f"equal cost = each defense trained for the steps whose training FLOPs equal {spec['budget']}'s"
-        + ("; own recipe = the method's published recipe." if "own_recipe" in set(df["protocol"]) else "."),
+        f"equal cost = each defense trained for the steps whose training FLOPs equal {unit} training FLOPs"
+        + ("; own recipe = the method's published recipe" if "own_recipe" in set(df["protocol"]) else "")
+        + (published if "published" in set(df["protocol"]) else "")
+        + ".",
     )
     write_table(
         df,
@@ -288,10 +451,11 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
 
 
 def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
-    """Robust (AutoAttack) accuracy against training TFLOP (log x): one marker per defense and
-    protocol (filled circle: equal iterations, open square: equal cost, spread by 5 % steps in x
-    since they share one cost; diamond: own recipe), error bars over seeds, e2SAD drawn larger,
-    and the paper's claimed e2SAD point (its IFGSM-30 accuracy, not AutoAttack) apart."""
+    """Robust (AutoAttack) accuracy against training TFLOP (log x): per defense one line through
+    its equal-cost budgets (open squares), its equal-iterations model (filled circle) and own
+    recipe (diamond), 95 % intervals as error bars, e2SAD drawn larger; each published result
+    a black star at its own training cost, labelled with its attack (the paper's e2SAD point is
+    its IFGSM-30 accuracy, not AutoAttack)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -300,57 +464,59 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
     robust = spec["robust"]
     labels = spec.get("attack_labels", {})
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    defenses = list(dict.fromkeys(df["defense"]))
+    measured = df[df["protocol"] != "published"]
+    defenses = list(dict.fromkeys(measured["defense"]))
     colours = {d: plt.cm.tab10(i % 10) for i, d in enumerate(defenses)}
-    drawn = set()
-    # the equal-cost points share one cost: spread them by a few percent in x so each stays visible
-    spread = [t for t in dict.fromkeys(df[df["protocol"] == "equal_cost"]["trained_as"]) if t != spec.get("budget")]
-    for _, r in df.iterrows():
-        if r["trained_as"] in drawn:  # the budget model: one point, in both protocols
+    for i, d in enumerate(defenses):
+        sel = measured[measured["defense"] == d]
+        c, big = colours[d], d == "e2sad"
+        column = sel["column"].iloc[0]
+        # equal-cost points share their budget's cost: spread the defenses by a few percent in x
+        spread = 1.06 ** (i - (len(defenses) - 1) / 2)
+        for protocol, marker in (("equal_cost", "s"), ("equal_iterations", "o"), ("own_recipe", "D")):
+            pts = sel[sel["protocol"] == protocol].drop_duplicates("trained_as").sort_values("train_tflop")
+            if pts.empty:
+                continue
+            acc = pts[f"acc[{robust}]"]
+            err = [(acc - pts[f"lo[{robust}]"]).clip(lower=0), (pts[f"hi[{robust}]"] - acc).clip(lower=0)]
+            ax.errorbar(
+                pts["train_tflop"] * (spread if protocol == "equal_cost" else 1),
+                acc,
+                yerr=err,
+                fmt=marker + ("-" if protocol == "equal_cost" and len(pts) > 1 else ""),
+                ms=10 if big else 6,
+                mfc="white" if protocol == "equal_cost" else c,
+                mec=c,
+                mew=2.5 if big else 1.5,
+                color=c,
+                lw=2.5 if big else 1.2,
+                capsize=3,
+                zorder=4 if big else 3,
+                label=f"{column} ({protocol.replace('_', ' ')})",
+            )
+    for j, p in enumerate(spec.get("published", [])):
+        attack = robust if robust in p["accuracies"] else spec.get("reference")
+        value = p["accuracies"].get(attack)
+        if value is None:
             continue
-        drawn.add(r["trained_as"])
-        x = r["train_tflop"]
-        if r["trained_as"] in spread:
-            x *= 1.05 ** (spread.index(r["trained_as"]) + 1 - (len(spread) + 1) / 2)
-        both = r["trained_as"] in set(df[df["protocol"] != r["protocol"]]["trained_as"])
-        protocol_label = "both protocols: the equal-cost budget" if both else r["protocol"].replace("_", " ")
-        acc, std = r[f"acc[{robust}]"], r[f"std[{robust}]"]
-        filled = r["protocol"] != "equal_cost"
-        big = r["defense"] == "e2sad"
-        c = colours[r["defense"]]
-        ax.errorbar(
-            x,
-            acc,
-            yerr=None if pd.isna(std) else std,
-            fmt={"equal_iterations": "o", "own_recipe": "D"}.get(r["protocol"], "s"),
-            ms=11 if big else 7,
-            mfc=c if filled else "white",
-            mec=c,
-            mew=2.5 if big else 1.5,
-            ecolor=c,
-            capsize=3,
-            zorder=4 if big else 3,  # e2SAD on top of the equal-cost squares around its budget
-            label=f"{r['column']} ({protocol_label})",
-        )
-    paper = spec.get("paper_point")
-    if paper and paper.get("value") is not None:
-        e2 = df[(df["defense"] == "e2sad") & (df["protocol"] == "equal_iterations")]
-        x = float(e2["train_tflop"].iloc[0]) if len(e2) else float(df["train_tflop"].median())
-        ax.plot([x], [paper["value"]], marker="*", ms=15, color="black", ls="none")
+        ax.plot([p["tflop"]], [value], marker="*", ms=15, color="black", ls="none", zorder=5)
+        note = "" if attack == robust else f", not {labels.get(robust, robust)}"
+        below = j % 2 == 0  # alternate below and above, so that neighbours' labels do not overlap
         ax.annotate(
-            f"paper's e2SAD: {paper['label']}\n(not AutoAttack; paper's budget)",
-            (x, paper["value"]),
+            f"{p['label']}\n{labels.get(attack, attack)}: {value:.4f}{note}\n(at its own training cost)",
+            (p["tflop"], value),
             textcoords="offset points",
-            xytext=(8, -4),
-            fontsize=7,
-            va="top",
+            xytext=(0, -12 if below else 12),
+            ha="center",
+            va="top" if below else "bottom",
+            fontsize=6,
         )
     _finish(
         fig,
         ax,
         spec,
         "training cost (TFLOP, log scale)",
-        f"accuracy under {labels.get(robust, robust)}",
+        f"accuracy under {labels.get(robust, robust)} (95 % interval)",
         outputs,
     )
 
@@ -363,7 +529,8 @@ def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    lo, hi = ax.get_xlim()
+    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5) if hi / lo < 1e3 else (1,)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded labels between the decades
     ax.set_ylim(-0.02, 1.02)
