@@ -105,3 +105,40 @@ def test_the_calibration_config_is_their_recipe():
     assert s.frontier_trained() == ["mnist_fgsm_rs_H"]
     assert len(s.snapshot_inputs()) == 5 * 10 * 2  # every epoch (9 snapshots and the last), FGSM and PGD-20
     assert "--network wong2020_mnist" in s.train_args("mnist_fgsm_rs_H")
+
+
+VERDICT = "config/verdict.yaml"
+
+
+def test_the_verdict_plan_spends_multiples_of_the_calibrated_recipe_and_trains_nothing_twice():
+    """config/verdict.yaml: every frontier defense on Wong et al.'s network at x0.1 and x1 the cost
+    of FGSM-RS by the calibrated recipe (6,000 steps of batch 100), plus the paper's equal-iterations
+    protocol at one epoch; a derived model that trains as a declared one is that one; the published
+    FGSM-RS point sits at the x1 budget's cost (same network, steps, batch)."""
+    s = study(merged(VERDICT))
+    fr = s.frontier
+    assert s.config["data"]["mnist"]["network"] == "wong2020_mnist" and fr["robust"] == "autoattack_0.3"
+    assert fr["budgets"] == [0.1, 1] and len(s.frontier_seeds()) >= 3 and fr["n_test"] >= 1000
+    assert {s.models[m]["defense"] for m in fr["models"]} == {
+        "natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades",
+    }  # fmt: skip
+    assert fr["attacks"] == ["clean", "fgsm_0.3", "ifgsm_0.3_k30", "pgd50x10_0.3", "autoattack_0.3"]
+    unit = 6000 * s.train_cost(fr["budget"]) / s.steps_of(fr["budget"])
+    cells = s.frontier_cells()
+    for model, protocol, trained, multiple in cells:
+        if protocol == "equal_cost":
+            # each derived model spends its multiple of the unit, to one step
+            one_step = s.train_cost(trained) / s.steps_of(trained)
+            assert abs(s.train_cost(trained) - multiple * unit) <= one_step / 2 + 1e-6, trained
+        else:
+            assert trained == model and s.steps_of(model) == 600 and multiple is None
+    trained = s.frontier_trained()
+    assert len(trained) == len(set(trained)) == 3 * 7 - 1  # FGSM-RS at x0.1 is its one-epoch declared model
+    rs = {(p, b): t for m, p, t, b in cells if m == "mnist_fgsm_rs_H"}
+    assert rs[("equal_cost", 0.1)] == rs[("equal_iterations", None)] == "mnist_fgsm_rs_H"
+    assert s.steps_of(rs[("equal_cost", 1)]) == 6000
+    [wong] = [p for p in s.frontier_spec()["published"] if p["key"] == "wong2020_fgsm_rs"]
+    assert wong["tflop"] == pytest.approx(s.train_cost(rs[("equal_cost", 1)]) * s.forward_flops("mnist") / 1e12)
+    assert set(wong["accuracies"]) == {"clean", "pgd50x10_0.3", "autoattack_0.3"}
+    assert s.frontier_category() == "Verdict"
+    assert len(s.frontier_inputs()) == len(trained) * 5 * len(s.frontier_seeds())

@@ -14,6 +14,10 @@ class Frontier:
     def frontier_active(self) -> bool:
         return bool(self.frontier) and self.frontier["dataset"] in self.active
 
+    def frontier_category(self) -> str | None:
+        """The report category of the frontier's products (``frontier.category``)."""
+        return self.frontier["category"] if self.frontier else None
+
     def frontier_seeds(self) -> list:
         return self.frontier["seeds"]
 

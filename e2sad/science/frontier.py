@@ -60,6 +60,8 @@ def _plan(config: dict, step_cost) -> tuple[dict[str, dict], list[tuple]]:
     budget multiple or None), in the config's order.  A derived entry that trains exactly as a
     declared model (the same defense, hyperparameters and steps) is that model: nothing is trained
     twice (the budget model at multiple 1, a model whose equal-cost steps are its own)."""
+    from ..config import schema_default
+
     fr = config.get("frontier") or {}
     if not fr:
         return {}, []
@@ -99,7 +101,7 @@ def _plan(config: dict, step_cost) -> tuple[dict[str, dict], list[tuple]]:
                 add(name, protocol, {**m, "train_steps": int(r["steps"]), "train_recipe": recipe}, None)
         if protocol == "equal_cost" and budget in models:
             unit = fr.get("budget_steps", steps_of(models[budget])) * step_cost(models[budget])
-            for multiple in fr.get("budgets", [1]):
+            for multiple in fr["budgets"] if "budgets" in fr else schema_default("frontier.budgets"):
                 for name in fr["models"]:
                     m = models.get(name)
                     if m is not None:
@@ -141,7 +143,7 @@ def frontier_table(rows: pd.DataFrame, costs: pd.DataFrame, spec: dict) -> pd.Da
     if spec.get("natural"):
         sel = costs[costs["model"] == spec["natural"]]["median_step_s"]
         nat_step = float(sel.median()) if len(sel) else None
-    several = len(spec.get("budgets", [1])) > 1
+    several = len(spec["budgets"]) > 1
     out = []
     for model, protocol, trained, *multiple in spec["cells"]:
         info = spec["model_info"][trained]
@@ -423,7 +425,7 @@ def render_frontier(df: pd.DataFrame, statements: pd.DataFrame, spec: dict, out_
         for r in statements.itertuples()
     )
     counts = f" ({tally(statements['verdict'])})" if len(statements) else ""
-    multiples = spec.get("budgets", [1])
+    multiples = spec["budgets"]
     unit = f"{spec['budget']}'s"
     if len(multiples) > 1:
         unit = "x" + ", x".join(f"{b:g}" for b in multiples) + f" the unit, {unit} at {spec['unit_steps']:,} steps,"

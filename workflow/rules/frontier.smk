@@ -35,14 +35,14 @@ rule frontier_table:
         html=report(
             L.path("frontier", ext="html"),
             caption="../../report/frontier.rst",
-            category="Frontier",
+            category=STUDY.frontier_category(),
             labels={"artifact": "cost-robustness frontier (table)"},
         ),
         pdf=L.path("frontier", ext="pdf"),
         png=report(
             L.path("frontier", ext="png"),
             caption="../../report/frontier_figure.rst",
-            category="Frontier",
+            category=STUDY.frontier_category(),
             labels={"artifact": "cost-robustness frontier (figure)"},
         ),
     log:
@@ -99,14 +99,14 @@ rule frontier_snapshots:
         html=report(
             L.path("snapshots", ext="html"),
             caption="../../report/frontier_snapshots.rst",
-            category="Frontier",
+            category=STUDY.frontier_category(),
             labels={"artifact": "robustness along training (table)"},
         ),
         pdf=L.path("snapshots", ext="pdf"),
         png=report(
             L.path("snapshots", ext="png"),
             caption="../../report/frontier_snapshots.rst",
-            category="Frontier",
+            category=STUDY.frontier_category(),
             labels={"artifact": "robustness along training (figure)"},
         ),
     log:
