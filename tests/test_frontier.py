@@ -195,6 +195,9 @@ BAD = [
     ("robust_not_listed", _set("frontier/robust", "fgsm_0.4"), ["frontier.robust", "'fgsm_0.4'"]),
     ("stray_seed", _set("frontier/seeds", [7]), ["frontier.seeds.0", "seed 7"]),
     ("bad_protocol", _set("frontier/protocols", ["equal_time"]), ["frontier.protocols.0", "'equal_time'"]),
+    ("zero_budget", _set("frontier/budgets", [0.1, 0]), ["frontier.budgets.1", "0"]),
+    ("repeated_budget", _set("frontier/budgets", [1, 1]), ["frontier.budgets", "lists 1 twice"]),
+    ("zero_budget_steps", _set("frontier/budget_steps", 0), ["frontier.budget_steps", "0"]),
     (
         "recipe_of_unlisted_model",
         _set("frontier/recipes", {"mnist_hamm_H": {"steps": 10}}),
