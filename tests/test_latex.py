@@ -285,7 +285,7 @@ def frontier_tex(tmp_path: Path) -> Path:
     rng = np.random.default_rng(7)
     spec = json.loads(json.dumps(study(smoke_config()).frontier_spec()))
     spec["note"] = NOTE
-    trained = list(dict.fromkeys(t for _, _, t in spec["cells"]))
+    trained = list(dict.fromkeys(cell[2] for cell in spec["cells"]))
     rows = pd.DataFrame(
         [
             {"model": m, "attack_name": a, "seed": s, "n": 500, "accuracy": _acc(rng)}
