@@ -101,11 +101,16 @@ def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
 
 
 def test_projection_warns_before_a_paper_run_on_the_cpu():
+    from e2sad.plan.cost import WARN_AFTER_S
+
     paper = study(merged())
     seconds, lines = paper.projection("cpu", 2)
     assert seconds > 2 * 86400 and lines[1].startswith("warning: the paper's scale on a CPU")
     assert "config/reduced.yaml" in lines[1]
     assert len(paper.projection("cuda", 1)[1]) == 1  # on a GPU: the figure, no warning
+    verdict = study(merged("config/verdict.yaml"))  # labelled paper, but a small network: no warning
+    seconds, lines = verdict.projection("cpu", 2)
+    assert seconds < WARN_AFTER_S and len(lines) == 1 and "paper scale" in lines[0]
     reduced = study(merged("config/reduced.yaml"))
     seconds, lines = reduced.projection("cpu", 2)
     assert 5 * 60 < seconds < 60 * 60 and len(lines) == 1 and "reduced scale" in lines[0]

@@ -9,6 +9,8 @@ from ..defenses import PASS_COST, step_cost
 #: sustained FLOP/s of one job, for the projection printed before a run: one CPU thread, one GPU
 #: (how they were measured, on which machines: docs/performance.md, "Projection rates")
 RATES = {"cpu": 45e9, "cuda": 15e12}
+#: a CPU projection of the paper's scale longer than this prints the laptop warning
+WARN_AFTER_S = 4 * 3600
 #: test-set size assumed when n_test is null and the prepared data is not there yet
 DEFAULT_TEST_SIZE = 10_000
 
@@ -82,7 +84,8 @@ class Cost:
 
     def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
         """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
-        ``cores`` jobs at once; a warning line when the paper's scale would run on a CPU."""
+        ``cores`` jobs at once; a warning line when the paper's scale would run for hours on a CPU
+        (not for a paper-scale label on a small network, e.g. config/verdict.yaml)."""
         flops = self.projected_flops()
         total = sum(flops.values())
         kind = "cuda" if device.startswith("cuda") else "cpu"
@@ -94,7 +97,7 @@ class Cost:
             f"plan: {total / 1e12:,.1f} TFLOP ({share:.0f} % training), projected {_duration(seconds)} on {where} "
             f"at {RATES[kind] / 1e9:,.0f} GFLOP/s per job ({self.config['scale']} scale)"
         ]
-        if kind == "cpu" and self.config["scale"] == "paper":
+        if kind == "cpu" and self.config["scale"] == "paper" and seconds > WARN_AFTER_S:
             lines.append(
                 f"warning: the paper's scale on a CPU takes about {_duration(seconds)} here; for a laptop run: "
                 "snakemake --cores 2 all --configfile config/reduced.yaml"
