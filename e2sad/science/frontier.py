@@ -22,6 +22,7 @@ AutoAttack (the ``robust`` attack) accuracy against training TFLOP (log x).
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
@@ -496,22 +497,37 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
                 zorder=4 if big else 3,
                 label=f"{column} ({protocol.replace('_', ' ')})",
             )
-    for j, p in enumerate(spec.get("published", [])):
+    all_tflop = [*measured["train_tflop"], *(p["tflop"] for p in spec.get("published", []))]
+    for p in spec.get("published", []):
         attack = robust if robust in p["accuracies"] else spec.get("reference")
         value = p["accuracies"].get(attack)
         if value is None:
             continue
-        ax.plot([p["tflop"]], [value], marker="*", ms=15, color="black", ls="none", zorder=5)
-        note = "" if attack == robust else f", not {labels.get(robust, robust)}"
-        below = j % 2 == 0  # alternate below and above, so that neighbours' labels do not overlap
+        note = "" if attack == robust else f",\nnot {labels.get(robust, robust)}"
+        ax.plot(
+            [p["tflop"]],
+            [value],
+            marker="*",
+            ms=15,
+            color="black",
+            ls="none",
+            zorder=5,
+            label=f"{p['label']}, published\n({labels.get(attack, attack)} {value:.4f}{note})",
+        )
+        # a short tag beside the star (the full label is in the legend), towards the wider side
+        # of the log-x axis, above it (a published point's accuracy is high: the plot is empty there)
+        lo, hi = math.log(min(all_tflop)), math.log(max(all_tflop))
+        right = math.log(p["tflop"]) < (lo + hi) / 2
         ax.annotate(
-            f"{p['label']}\n{labels.get(attack, attack)}: {value:.4f}{note}\n(at its own training cost)",
+            p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})"),
             (p["tflop"], value),
             textcoords="offset points",
-            xytext=(0, -12 if below else 12),
-            ha="center",
-            va="top" if below else "bottom",
-            fontsize=6,
+            xytext=(8 if right else -8, 4),
+            ha="left" if right else "right",
+            va="bottom",
+            fontsize=7,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,
         )
     _finish(
         fig,
