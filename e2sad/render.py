@@ -119,6 +119,9 @@ def tex_text(value: Any) -> str:
     lines = [tex_escape(line) for line in str(value).split(BREAK)]
     if len(lines) == 1:
         return lines[0]
+    # a line after ``\\`` that starts with [ or * would be read as its optional length or star
+    # (an interval "[0.97, 0.99]": "Illegal unit of measure"): an empty group in front stops that
+    lines[1:] = ["{}" + line if line[:1] in "[*" else line for line in lines[1:]]
     return "\\makecell[tl]{" + " \\\\ ".join(lines) + "}"
 
 
