@@ -345,3 +345,13 @@ def test_specials_are_escaped_and_cells_keep_their_numbers(tmp_path):
     assert " \\\\ (0." in cell and " $\\pm$ 0." in cell
     cost = cost_tex(tmp_path).read_text()
     assert "mnist\\_e2sad\\_S\\_\\_literal" in cost and "fgsm\\_at" in cost and "median\\_step\\_s" in cost
+
+
+def test_a_cell_line_that_starts_with_a_bracket_is_not_read_as_a_length():
+    """An interval on a makecell's second line ("0.97 \\\\ [0.95, 0.99]") would be LaTeX's ``\\\\[<length>]``
+    ("Illegal unit of measure"): an empty group goes between; other lines are left as they are."""
+    from e2sad.render import BREAK, tex_text
+
+    assert tex_text(f"0.970{BREAK}[0.950, 0.990]") == "\\makecell[tl]{0.970 \\\\ {}[0.950, 0.990]}"
+    assert tex_text(f"0.970{BREAK}(0.9800, -0.0100)") == "\\makecell[tl]{0.970 \\\\ (0.9800, -0.0100)}"
+    assert tex_text("[0.950, 0.990]") == "[0.950, 0.990]"  # one line: no \\ before it
