@@ -103,17 +103,26 @@ def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
 def test_projection_warns_before_a_paper_run_on_the_cpu():
     from e2sad.plan.cost import WARN_AFTER_S
 
+    def warnings(lines):
+        return [ln for ln in lines if ln.startswith("warning: the paper's scale on a CPU")]
+
     paper = study(merged())
     seconds, lines = paper.projection("cpu", 2)
-    assert seconds > 2 * 86400 and lines[1].startswith("warning: the paper's scale on a CPU")
-    assert "config/reduced.yaml" in lines[1]
-    assert len(paper.projection("cuda", 1)[1]) == 1  # on a GPU: the figure, no warning
+    assert seconds > 2 * 86400 and len(warnings(lines)) == 1 and "config/reduced.yaml" in warnings(lines)[0]
+    assert not warnings(paper.projection("cuda", 1)[1])  # on a GPU: the figures, no warning
     verdict = study(merged("config/verdict.yaml"))  # labelled paper, but a small network: no warning
     seconds, lines = verdict.projection("cpu", 2)
-    assert seconds < WARN_AFTER_S and len(lines) == 1 and "paper scale" in lines[0]
+    assert seconds < WARN_AFTER_S and not warnings(lines) and "paper scale" in lines[0]
+    # the frontier target's own figure: its trainings and evaluations, not the `all` target's
+    frontier = verdict.frontier_flops()
+    assert frontier["train"] == sum(
+        verdict.train_cost(m) * verdict.forward_flops("mnist") * 3 for m in verdict.frontier_trained()
+    )
+    assert frontier["evaluate"] > frontier["train"] > 0
+    assert any(ln.startswith("frontier target: ") for ln in lines)
     reduced = study(merged("config/reduced.yaml"))
     seconds, lines = reduced.projection("cpu", 2)
-    assert 5 * 60 < seconds < 60 * 60 and len(lines) == 1 and "reduced scale" in lines[0]
+    assert 5 * 60 < seconds < 60 * 60 and not warnings(lines) and "reduced scale" in lines[0]
     # the FLOPs of the Table A.1 CNN's forward: 2 x (28x28x32x25 + 14x14x64x800 + 3136x1024 + 1024x10)
     assert paper.forward_flops("mnist") == 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 800 + 3136 * 1024 + 1024 * 10)
 

@@ -82,6 +82,19 @@ class Cost:
                 evals += len(f["models"]) * grid * fwd[f["dataset"]]
         return {"train": train, "evaluate": evals}
 
+    def frontier_flops(self) -> dict[str, float]:
+        """FLOPs of the ``frontier`` target: its trainings (declared and equal-cost models) and its
+        evaluations, each attack counted on every image (an upper bound: AutoAttack's later
+        attacks only run on the images the earlier ones left)."""
+        if not self.frontier_active():
+            return {"train": 0.0, "evaluate": 0.0}
+        fr, seeds = self.frontier, len(self.frontier_seeds())
+        fwd = self.forward_flops(fr["dataset"])
+        trained = self.frontier_trained()
+        train = sum(self.train_cost(m) for m in trained) * fwd * seeds
+        evals = sum(self.eval_cost(m, a, fr["n_test"]) for m in trained for a in fr["attacks"]) * fwd * seeds
+        return {"train": train, "evaluate": evals}
+
     def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
         """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
         ``cores`` jobs at once; a warning line when the paper's scale would run for hours on a CPU
@@ -94,9 +107,17 @@ class Cost:
         where = f"{parallel} CPU core{'s' if parallel > 1 else ''}" if kind == "cpu" else "one GPU"
         share = 100 * flops["train"] / total if total else 0
         lines = [
-            f"plan: {total / 1e12:,.1f} TFLOP ({share:.0f} % training), projected {_duration(seconds)} on {where} "
-            f"at {RATES[kind] / 1e9:,.0f} GFLOP/s per job ({self.config['scale']} scale)"
+            f"plan (target all): {total / 1e12:,.1f} TFLOP ({share:.0f} % training), "
+            f"projected {_duration(seconds)} on {where} at {RATES[kind] / 1e9:,.0f} GFLOP/s per job "
+            f"({self.config['scale']} scale)"
         ]
+        frontier = self.frontier_flops()
+        if sum(frontier.values()):
+            f_total = sum(frontier.values())
+            lines.append(
+                f"frontier target: {f_total / 1e12:,.1f} TFLOP ({100 * frontier['train'] / f_total:.0f} % training), "
+                f"at most {_duration(f_total / (RATES[kind] * parallel))} on {where} (attacks counted on every image)"
+            )
         if kind == "cpu" and self.config["scale"] == "paper" and seconds > WARN_AFTER_S:
             lines.append(
                 f"warning: the paper's scale on a CPU takes about {_duration(seconds)} here; for a laptop run: "
