@@ -300,7 +300,9 @@ def _fields(record: type, a, **others) -> dict:
     opt("--out", required=True),
 )
 def cmd_prepare(a):
-    from .data import prepare
+    from pathlib import Path
+
+    from .data import FORMATS, prepare, source_digests
 
     shapes = prepare(
         a.dataset,
@@ -314,7 +316,8 @@ def cmd_prepare(a):
         classes=a.classes,
         pixel_range=tuple(a.pixel_range),
     )
-    _sidecars([a.out], a, extra={"shapes": shapes})
+    files = [Path(a.src) / f for f in FORMATS[a.format][1]]
+    _sidecars([a.out], a, extra={"shapes": shapes, "sources": source_digests(f for f in files if f.is_file())})
     print(f"prepared {a.dataset}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items()), file=sys.stderr)
 
 

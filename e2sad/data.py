@@ -267,6 +267,20 @@ def check_shape(data: dict, channels: int | None, size: int | None, classes: int
             raise DataError(f"{lab_path}: label {int(y[i])} at index {i}; labels must be in 0..{classes - 1}")
 
 
+def source_digests(files) -> dict[str, str]:
+    """The content of a dataset's original files, ``{name: "blake2b:<hex>"}``: recorded beside a
+    prepared file, so a study re-run against a new copy of the same files (new times, same bytes)
+    reuses what it prepared and trained, and one against different bytes says so
+    (:meth:`e2sad.plan.Study.check_prepared`)."""
+    import hashlib
+
+    out = {}
+    for f in files:
+        with open(f, "rb") as fh:
+            out[Path(f).name] = "blake2b:" + hashlib.file_digest(fh, "blake2b").hexdigest()
+    return out
+
+
 def prepare(
     name: str,
     fmt: str,

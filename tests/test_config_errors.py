@@ -182,7 +182,7 @@ CASES = [
         _set("models/my model", {"dataset": "mnist", "defense": "natural", "column": "x", "label": "H"}),
         ["models", "'my model'", "letters, digits"],
     ),
-    ("unknown_scale", _set("scale", "huge"), ["scale", "'huge'", "paper, reduced, smoke"]),
+    ("unknown_scale", _set("scale", "huge"), ["scale", "'huge'", "paper, reduced, smoke, wong2020"]),
     ("unknown_dataset", _set("datasets", ["mnist", "cifar10"]), ["datasets.1", "'cifar10'", "mnist, svhn"]),
     ("zero_n_test", _set("evaluation/n_test", 0), ["evaluation.n_test", ": 0 ", "null or an integer in [1, inf)"]),
     ("float_ckpt_every", _set("compute/ckpt_every", 2.5), ["compute.ckpt_every", "2.5", "expected integer"]),

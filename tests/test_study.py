@@ -110,9 +110,10 @@ def test_projection_warns_before_a_paper_run_on_the_cpu():
     seconds, lines = paper.projection("cpu", 2)
     assert seconds > 2 * 86400 and len(warnings(lines)) == 1 and "config/reduced.yaml" in warnings(lines)[0]
     assert not warnings(paper.projection("cuda", 1)[1])  # on a GPU: the figures, no warning
-    verdict = study(merged("config/verdict.yaml"))  # labelled paper, but a small network: no warning
+    verdict = study(merged("config/verdict.yaml"))  # Wong et al.'s recipe on their small network: no warning
     seconds, lines = verdict.projection("cpu", 2)
-    assert seconds < WARN_AFTER_S and not warnings(lines) and "paper scale" in lines[0]
+    assert seconds < WARN_AFTER_S and not warnings(lines) and "(wong2020 scale)" in lines[0]
+    assert verdict.scale_note("mnist").startswith("Wong et al. 2020's MNIST recipe on network wong2020_mnist: ")
     # the frontier target's own figure: its trainings and evaluations, not the `all` target's
     frontier = verdict.frontier_flops()
     assert frontier["train"] == sum(

@@ -262,3 +262,44 @@ def test_bf16_overlay_trains_in_bf16_into_its_own_folder_and_evaluates_in_fp32(t
     assert train and all(a[a.index("--precision") + 1] == "bf16" for a in train)
     assert not any("--precision" in a for a in argvs if a[0] != "train")
     assert "results/reduced-bf16/models/" in bf16 and "results/reduced/models/" not in bf16
+
+
+def test_a_new_copy_of_the_same_data_reruns_nothing_and_other_bytes_are_an_error(tmp_path):
+    """The original files are read by content (ancient + recorded digests): a re-mounted or re-copied
+    ../shared/data (new times, same bytes) re-prepares nothing, so nothing trained on it re-runs;
+    different bytes stop the plan with one line naming the file and the way out."""
+    import os
+
+    import numpy as np
+    from helpers_data import write_idx_dir, write_idx_gz
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "mnist"
+    files = write_idx_dir(
+        src,
+        # > 1 MB of random bytes: Snakemake checksums smaller inputs itself (--max-checksum-file-size)
+        rng.integers(0, 256, (1400, 28, 28), dtype=np.uint8),
+        np.arange(1400, dtype=np.uint8) % 10,
+        rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
+        np.arange(200, dtype=np.uint8) % 10,
+    )
+    override = tmp_path / "o.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "res"), "data": {"mnist": {"src": str(src)}}}))
+    base = ["--configfile", "config.yaml", "config/smoke.yaml", str(override)]
+    prepared = str(tmp_path / "res" / "data" / "mnist.pt")
+    smk("--cores", "1", prepared, *base)
+    assert "Nothing to be done" in smk("-n", prepared, *base)
+
+    earlier = Path(prepared).stat().st_mtime - 3600  # a new copy of the originals: same bytes, newer times
+    for f in Path(prepared).parent.iterdir():
+        os.utime(f, (earlier, earlier))
+    for f in files.values():
+        os.utime(f)
+    assert "Nothing to be done" in smk("-n", prepared, *base)
+
+    write_idx_gz(files["test_labels"], (np.arange(200, dtype=np.uint8) + 1) % 10)  # other bytes: the test labels
+    out = smk("-n", prepared, *base, check=False)
+    errors = [ln for ln in out.splitlines() if ln.startswith("e2sad: error:")]
+    assert len(errors) == 1 and "Traceback" not in out, out[-2000:]
+    assert "was prepared from other files" in errors[0] and f"delete {prepared}" in errors[0]
+    assert "t10k-labels-idx1-ubyte.gz" in errors[0] and "train-labels" not in errors[0]

@@ -26,6 +26,29 @@ class Commands:
             return []
         return files
 
+    def check_prepared(self) -> None:
+        """Each prepared dataset against its original files: the rule reads those files as
+        ``ancient`` (a new copy of the same bytes, e.g. a re-mounted ``../shared/data``, re-runs
+        nothing), so a prepared file whose recorded digests (:func:`e2sad.data.source_digests`)
+        differ from the files' bytes now is an error that names both and the way out."""
+        from ..data import source_digests
+        from ..errors import DataError
+        from ..provenance import read_sidecar, sidecar_path
+
+        for dataset in self.config["data"]:
+            prepared = self.layout.path("data", dataset=dataset)
+            if not sidecar_path(prepared).is_file():
+                continue
+            recorded = read_sidecar(prepared).get("sources") or {}  # none: prepared before digests
+            now = source_digests(f for f in self.data_sources(dataset) if os.path.basename(f) in recorded)
+            changed = sorted(f for f in now if now[f] != recorded[f])
+            if changed:
+                raise DataError(
+                    f"{prepared} was prepared from other files than {self.data_source(dataset)} holds now "
+                    f"({', '.join(changed)}: recorded {recorded[changed[0]][:20]}..., now {now[changed[0]][:20]}...); "
+                    f"delete {prepared} to prepare it again (everything trained on it re-runs)"
+                )
+
     def prepare_args(self, dataset: str) -> str:
         d = self.config["data"][dataset]
         lo, hi = d["pixel_range"]

@@ -98,7 +98,7 @@ class Cost:
     def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
         """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
         ``cores`` jobs at once; a warning line when the paper's scale would run for hours on a CPU
-        (not for a paper-scale label on a small network, e.g. config/verdict.yaml)."""
+        (the ``paper`` label only: config/verdict.yaml's ``wong2020`` runs its small network in an hour)."""
         flops = self.projected_flops()
         total = sum(flops.values())
         kind = "cuda" if device.startswith("cuda") else "cpu"

@@ -28,6 +28,9 @@ class Specs:
         )
         if self.config["scale"] == "smoke":
             note = f"SMOKE OUTPUT, NOT A RESULT: {note}"
+        elif self.config["scale"] == "wong2020":
+            network = self.config["data"][dataset].get("network", "the dataset's default")
+            note = note.replace("wong2020 scale: ", f"Wong et al. 2020's MNIST recipe on network {network}: ", 1)
         elif self.config["scale"] != "paper":
             seen = t["steps"] * t["batch_size"]
             note += f" ({seen:,} training images seen); the paper's numbers are not expected at this budget"

@@ -11,7 +11,7 @@ min_version("9.19")
 sys.path.insert(0, workflow.basedir)
 from e2sad.config import load_checked  # noqa: E402
 from e2sad.declare import load_plugins  # noqa: E402
-from e2sad.errors import ConfigError  # noqa: E402
+from e2sad.errors import ConfigError, E2sadError  # noqa: E402
 from e2sad.plan import STATEMENTS_TABLE, Study  # noqa: E402
 
 try:
@@ -30,6 +30,11 @@ for _w in CHECKED.warnings:
 validate(config, "../schemas/config.schema.yaml")
 
 STUDY = Study(CHECKED, base_dir=workflow.basedir)
+try:
+    STUDY.check_prepared()
+except E2sadError as exc:
+    print(f"e2sad: error: {exc}", file=sys.stderr)
+    sys.exit(1)
 if workflow.is_main_process:
     # before any job runs: the study's size and its projected time on the device it will use
     for _line in STUDY.projection(STUDY.device(), workflow._cores or 1)[1]:

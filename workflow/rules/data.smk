@@ -3,7 +3,8 @@
 
 rule prepare_data:
     input:
-        data_sources,
+        # the original files by content, not by time (Study.check_prepared)
+        ancient(data_sources),
     output:
         L.path("data"),
     log:
