@@ -1,5 +1,7 @@
 """FGSM and IFGSM against torchattacks on the same model and batch; bounds of every attack."""
 
+import logging
+
 import pytest
 import torch
 
@@ -101,6 +103,38 @@ def test_autoattack_is_the_worst_case_within_the_ball(mnist):
     assert not bool((aa_ok & ~ce_ok).any())
     assert accuracy(model, x_aa, y) <= accuracy(model, x, y)
     assert ATTACKS["autoattack"].fn is autoattack  # the declared kind the evaluation runs is this function
+
+
+def test_autoattack_says_how_far_it_is_and_leaves_the_logger_as_it_was(mnist, capsys):
+    """A standard AutoAttack on 1,000 images runs for minutes to an hour on a CPU: its own progress
+    lines reach stderr, attack by attack, and its logger is left as found."""
+    from e2sad.attacks import autoattack
+    from e2sad.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("wong2020_mnist").eval()
+    x = mnist["x_test"][:6]
+    with torch.no_grad():
+        y = model(x).argmax(1)  # every point correct: the attacks have work to do
+    autoattack(model, x, y, eps=0.3)
+    progress = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[autoattack] ")]
+    assert progress[:2] == ["[autoattack] initial accuracy: 100.00%", "[autoattack] running apgd-ce"], progress
+    assert any(ln.startswith("[autoattack] robust accuracy after APGD-CE: ") for ln in progress), progress
+    logger = logging.getLogger("auto-attack")
+    assert logger.propagate and not logger.handlers and logger.level == logging.NOTSET
+
+
+def test_an_attack_in_several_batches_says_how_far_it_is(mnist, capsys):
+    from e2sad.attacks import run_attack
+    from e2sad.models import build_model
+
+    model = build_model("wong2020_mnist").eval()
+    x, y = mnist["x_test"][:5], mnist["y_test"][:5]
+    run_attack(model, x, y, "fgsm", {"eps": 0.1}, batch_size=2)
+    lines = [ln.split(" | ")[0] for ln in capsys.readouterr().err.splitlines()]
+    assert lines == [f"[fgsm] batch {b}/3 of 2" for b in (1, 2, 3)]
+    run_attack(model, x, y, "fgsm", {"eps": 0.1}, batch_size=500)  # one batch: nothing to say
+    assert capsys.readouterr().err == ""
 
 
 def test_apgd_t_takes_the_models_classes():
