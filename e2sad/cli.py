@@ -674,15 +674,26 @@ def cmd_frontier_table(a):
     FIG,
 )
 def cmd_frontier_snapshots(a):
-    from .science import catastrophic_overfitting, load_json_rows, plot_snapshots, render_snapshots, snapshot_frame
+    from .science import (
+        catastrophic_overfitting,
+        load_json_rows,
+        plot_snapshots,
+        render_snapshots,
+        snapshot_frame,
+        snapshot_seeds,
+    )
 
-    frame = snapshot_frame(load_json_rows(a.rows))
-    flags = catastrophic_overfitting(frame, a.spec["single_step"], a.spec["iterative"], a.spec["overfit_drop"])
+    rows = load_json_rows(a.rows)
+    frame = snapshot_frame(rows)
+    seeds = snapshot_seeds(rows)
+    flags = catastrophic_overfitting(seeds, a.spec["single_step"], a.spec["iterative"], a.spec["overfit_drop"])
     render_snapshots(frame, flags, a.spec, a.out_csv, a.out_html)
     plot_snapshots(frame, flags, a.spec, a.out_fig)
     _sidecars([a.out_csv, a.out_html, *a.out_fig], a, inputs=a.rows)
     for r in flags.itertuples():
-        print(f"FLAG catastrophic overfitting: {r.model} steps {r.step_before} -> {r.step}", file=sys.stderr)
+        print(
+            f"FLAG catastrophic overfitting: {r.model} seed {r.seed} steps {r.step_before} -> {r.step}", file=sys.stderr
+        )
 
 
 @command(

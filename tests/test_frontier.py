@@ -290,6 +290,38 @@ def test_catastrophic_overfitting_is_a_pgd_collapse_while_fgsm_holds():
     assert frontier_statements(empty, spec, None)["verdict"].tolist() == ["NOT RUN"] * 6
 
 
+def test_catastrophic_overfitting_is_flagged_seed_by_seed_and_counted(tmp_path):
+    """One seed of three collapses (PGD-20 0.60 -> 0.35 while FGSM rises); the mean over seeds falls
+    by 0.08 only, so a flag on the mean would miss it (it did: the Table A.1 run's seed 0). The
+    flag is per seed, the CSV names the seed and the statement gives the rate."""
+    from e2sad.science import catastrophic_overfitting, render_snapshots, snapshot_frame, snapshot_seeds
+
+    pgd = {0: (0.40, 0.60, 0.35), 1: (0.40, 0.60, 0.64), 2: (0.40, 0.60, 0.62)}
+    rows = []
+    for seed, accs in pgd.items():
+        for step, acc in zip((600, 1200, 1800), accs):
+            model = f"fgsm_rs{'@step'}{step}"
+            rows += [
+                {"model": model, "seed": seed, "attack_name": "pgd20_0.3", "accuracy": acc, "n": 500},
+                {"model": model, "seed": seed, "attack_name": "fgsm_0.3", "accuracy": 0.8 + step / 1e5, "n": 500},
+            ]
+    rows = pd.DataFrame(rows)
+    mean = snapshot_frame(rows)
+    assert catastrophic_overfitting(mean, "fgsm_0.3", "pgd20_0.3", 0.2).empty  # the mean hides it
+    flags = catastrophic_overfitting(snapshot_seeds(rows), "fgsm_0.3", "pgd20_0.3", 0.2)
+    assert flags[["model", "seed", "step_before", "step"]].values.tolist() == [["fgsm_rs", 0, 1200, 1800]]
+    spec = {"title": "t", "attacks": ["fgsm_0.3", "pgd20_0.3"], "overfit_drop": 0.2, "robust": "autoattack_0.3"}
+    render_snapshots(mean, flags, spec, tmp_path / "s.csv", tmp_path / "s.html")
+    csv = pd.read_csv(tmp_path / "s.csv", dtype={"overfit_seeds": str})
+    hit = csv[csv["catastrophic_overfitting"]]
+    assert hit[["step", "overfit_seeds"]].values.tolist() == [[1800, "0"], [1800, "0"]]
+    assert "fgsm_rs, seed 0: steps 1,200 -> 1,800" in (tmp_path / "s.html").read_text()
+    empty = pd.DataFrame(columns=["defense", "protocol", "model", "n"])
+    st = frontier_statements(empty, spec, pd.read_csv(tmp_path / "s.csv"))
+    [[verdict, numbers]] = st[st["statement"].str.contains("overfits catastrophically")][["verdict", "numbers"]].values
+    assert verdict == "FAIL" and "catastrophic overfitting: fgsm_rs 1 of 3 seeds" in numbers
+
+
 def test_snapshot_plan_and_bad_snapshot_attacks():
     s = study(smoke_config())
     steps = s.steps_of("mnist_e2sad_S")

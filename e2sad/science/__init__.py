@@ -71,6 +71,7 @@ from .frontier import (
     render_frontier,
     render_snapshots,
     snapshot_frame,
+    snapshot_seeds,
 )
 from .robustness import (
     DEFAULT_FLAG_DROP,
@@ -130,6 +131,7 @@ __all__ = [
     "check_statements",
     "flag_masking",
     "catastrophic_overfitting",
+    "snapshot_seeds",
     "frontier_cells",
     "frontier_model_name",
     "frontier_models",

@@ -355,9 +355,18 @@ def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: d
         return Check.not_run(name, s, "no snapshots along training")
     hit = snapshots[snapshots["catastrophic_overfitting"].astype(str).str.lower() == "true"]
     models = sorted(set(snapshots["model"]))
-    numbers = f"{len(models)} models, snapshots at steps {', '.join(map(str, sorted(set(snapshots['step']))))}" + (
-        "" if hit.empty else "; flagged: " + ", ".join(f"{r.model} at step {r.step}" for r in hit.itertuples())
-    )
+    numbers = f"{len(models)} models, snapshots at steps {', '.join(map(str, sorted(set(snapshots['step']))))}"
+    if not hit.empty:
+        numbers += "; flagged: " + ", ".join(
+            f"{r.model} at step {r.step}" for r in hit.drop_duplicates(["model", "step"]).itertuples()
+        )
+    if "overfit_seeds" in snapshots and "seeds" in snapshots:  # the rate: seeds that collapsed, of those run
+        rates = []
+        for m in models:
+            sel = snapshots[snapshots["model"] == m]
+            hit_seeds = {t for v in sel["overfit_seeds"].dropna().astype(str) for t in v.split()}
+            rates.append(f"{m} {len(hit_seeds)} of {int(sel['seeds'].max())} seeds")
+        numbers += "; catastrophic overfitting: " + ", ".join(rates)
     return Check(name, Verdict.PASS if hit.empty else Verdict.FAIL, numbers, s)
 
 
@@ -590,13 +599,31 @@ def snapshot_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(["model", "attack_name", "step"], kind="stable").reset_index(drop=True)
 
 
+def snapshot_seeds(rows: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation rows of snapshots as model, seed, step, attack_name, accuracy: one row per seed,
+    for :func:`catastrophic_overfitting` (a collapse of one seed is averaged away by the mean)."""
+    model, step = zip(*(name.rsplit(STEP_TAG, 1) for name in rows["model"])) if len(rows) else ((), ())
+    seed = rows["seed"] if "seed" in rows else [None] * len(rows)
+    return pd.DataFrame(
+        {
+            "model": list(model),
+            "seed": list(seed),
+            "step": [int(s) for s in step],
+            "attack_name": list(rows["attack_name"]),
+            "accuracy": list(rows["accuracy"]),
+        }
+    )
+
+
 def catastrophic_overfitting(frame: pd.DataFrame, single_step: str, iterative: str, drop: float = 0.2) -> pd.DataFrame:
     """The known failure of single-step training (Wong et al. 2020): between two consecutive
     snapshots the iterative attack's accuracy falls by more than ``drop`` while the single-step
-    attack's holds or rises.  One row per (model, step) where it happens: step_before, step,
-    the two accuracies of each attack."""
+    attack's holds or rises, seed by seed (``frame``: :func:`snapshot_seeds`; without a ``seed``
+    column, one series per model).  One row per (model, seed, step) where it happens: step_before,
+    step, the two accuracies of each attack."""
+    frame = frame if "seed" in frame else frame.assign(seed=None)
     out = []
-    for model, sel in frame.groupby("model", sort=False):
+    for (model, seed), sel in frame.groupby(["model", "seed"], sort=False, dropna=False):
         it = sel[sel["attack_name"] == iterative].set_index("step")["accuracy"]
         ss = sel[sel["attack_name"] == single_step].set_index("step")["accuracy"]
         steps = sorted(set(it.index) & set(ss.index))
@@ -605,20 +632,32 @@ def catastrophic_overfitting(frame: pd.DataFrame, single_step: str, iterative: s
                 out.append(
                     {
                         "model": model,
+                        "seed": None if pd.isna(seed) else int(seed),
                         "step_before": a,
                         "step": b,
                         f"acc[{iterative}]": f"{it[a]:.4f} -> {it[b]:.4f}",
                         f"acc[{single_step}]": f"{ss[a]:.4f} -> {ss[b]:.4f}",
                     }
                 )
-    return pd.DataFrame(out, columns=["model", "step_before", "step", f"acc[{iterative}]", f"acc[{single_step}]"])
+    columns = ["model", "seed", "step_before", "step", f"acc[{iterative}]", f"acc[{single_step}]"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _seeds_text(seeds) -> str:
+    return " ".join(str(s) for s in sorted(seeds) if s is not None)
 
 
 def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_csv, out_html) -> None:
     """The snapshot accuracies (tidy CSV with a ``catastrophic_overfitting`` column) and an HTML
     page: per model and attack the accuracy at each step, and the flagged steps."""
-    flagged = {(r.model, r.step) for r in flags.itertuples()}
-    tidy = frame.assign(catastrophic_overfitting=[(m, s) in flagged for m, s in zip(frame["model"], frame["step"])])
+    flagged: dict[tuple, set] = {}
+    for r in flags.itertuples():
+        flagged.setdefault((r.model, r.step), set()).add(r.seed)
+    keys = list(zip(frame["model"], frame["step"]))
+    tidy = frame.assign(
+        catastrophic_overfitting=[k in flagged for k in keys],
+        overfit_seeds=[_seeds_text(flagged.get(k, ())) for k in keys],  # which seeds collapsed there
+    )
     labels = spec.get("attack_labels", {})
     info = spec.get("model_info", {})
     show = tidy.pivot_table(index=["model", "attack_name"], columns="step", values="accuracy", sort=False)
@@ -632,7 +671,9 @@ def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_c
     check = no_defense_overfits_catastrophically(tidy, spec)
     if len(flags):
         items = "".join(
-            f"<li>{html.escape(r.model)}: steps {r.step_before:,} -> {r.step:,}</li>" for r in flags.itertuples()
+            f"<li>{html.escape(r.model)}{'' if r.seed is None or pd.isna(r.seed) else f', seed {int(r.seed)}'}: "
+            f"steps {r.step_before:,} -> {r.step:,}</li>"
+            for r in flags.itertuples()
         )
         verdict = (
             f"<p><b>{check.verdict}: catastrophic overfitting</b> (iterative accuracy down by more than "
