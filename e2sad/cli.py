@@ -686,14 +686,15 @@ def cmd_frontier_snapshots(a):
     rows = load_json_rows(a.rows)
     frame = snapshot_frame(rows)
     seeds = snapshot_seeds(rows)
-    flags = catastrophic_overfitting(seeds, a.spec["single_step"], a.spec["iterative"], a.spec["overfit_drop"])
+    flags = catastrophic_overfitting(
+        seeds, a.spec["single_step"], a.spec["iterative"], a.spec["overfit_drop"], a.spec.get("overfit_gap")
+    )
     render_snapshots(frame, flags, a.spec, a.out_csv, a.out_html)
     plot_snapshots(frame, flags, a.spec, a.out_fig)
     _sidecars([a.out_csv, a.out_html, *a.out_fig], a, inputs=a.rows)
     for r in flags.itertuples():
-        print(
-            f"FLAG catastrophic overfitting: {r.model} seed {r.seed} steps {r.step_before} -> {r.step}", file=sys.stderr
-        )
+        where = f"steps {r.step_before} -> {r.step}" if r.step_before != r.step else f"step {r.step} (gap)"
+        print(f"FLAG catastrophic overfitting: {r.model} seed {r.seed} {where}", file=sys.stderr)
 
 
 @command(

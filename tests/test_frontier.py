@@ -322,6 +322,26 @@ def test_catastrophic_overfitting_is_flagged_seed_by_seed_and_counted(tmp_path):
     assert verdict == "FAIL" and "catastrophic overfitting: fgsm_rs 1 of 3 seeds" in numbers
 
 
+def test_a_seed_that_is_never_robust_is_flagged_by_the_gap():
+    """A seed that overfits before its first snapshot never falls: FGSM 0.99, PGD-20 0.00 throughout.
+    The drop misses it; ``overfit_gap`` flags it at every snapshot, and a healthy seed (gap 0.6 after
+    the first epoch, then small) not at all."""
+    from e2sad.science import catastrophic_overfitting
+
+    curves = {0: ([0.95, 0.99, 0.99], [0.01, 0.0, 0.0]), 1: ([0.75, 0.9, 0.92], [0.15, 0.8, 0.85])}
+    rows = pd.DataFrame(
+        [
+            {"model": "fgsm_rs", "seed": seed, "step": step, "attack_name": a, "accuracy": acc}
+            for seed, (f, p) in curves.items()
+            for step, fa, pa in zip((600, 1200, 1800), f, p)
+            for a, acc in (("fgsm_0.3", fa), ("pgd20_0.3", pa))
+        ]
+    )
+    assert catastrophic_overfitting(rows, "fgsm_0.3", "pgd20_0.3", 0.2).empty
+    flags = catastrophic_overfitting(rows, "fgsm_0.3", "pgd20_0.3", 0.2, gap=0.8)
+    assert flags[["seed", "step_before", "step"]].values.tolist() == [[0, 600, 600], [0, 1200, 1200], [0, 1800, 1800]]
+
+
 def test_snapshot_plan_and_bad_snapshot_attacks():
     s = study(smoke_config())
     steps = s.steps_of("mnist_e2sad_S")

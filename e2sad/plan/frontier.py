@@ -103,6 +103,7 @@ class Frontier:
                 "natural": natural,
                 "budget": fr["budget"],
                 "overfit_drop": fr["overfit_drop"],
+                **self._overfit_gap(),
                 "published": self.published_points(),
                 "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier_seeds()),
                 "config": {k: fr[k] for k in sorted(fr)},
@@ -143,9 +144,17 @@ class Frontier:
                 "iterative": next((a for a in attacks if kinds[a] != "fgsm"), None),
                 "overfit_drop": fr["overfit_drop"],
                 "note": self.science_note(fr["dataset"], fr["snapshot_n_test"], self.frontier_seeds()),
-                "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")},
+                "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")}
+                | self._overfit_gap(),
+                **self._overfit_gap(),
             }
         )
+
+    def _overfit_gap(self) -> dict:
+        """``frontier.overfit_gap`` in a spec only when set (unset, the specs and their hashes are
+        what they were before the key existed)."""
+        gap = self.frontier.get("overfit_gap")
+        return {} if gap is None else {"overfit_gap": gap}
 
     def frontier_targets(self) -> list[str]:
         if not self.frontier_active():

@@ -349,7 +349,13 @@ def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: d
     name = "no_defense_overfits_catastrophically"
     s = (
         "no defense overfits catastrophically along training (iterative accuracy down by more than "
-        f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises)"
+        f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises"
+        + (
+            f", or single-step above iterative by more than {spec['overfit_gap']:.2f}"
+            if spec.get("overfit_gap")
+            else ""
+        )
+        + ")"
     )
     if snapshots is None or not len(snapshots):
         return Check.not_run(name, s, "no snapshots along training")
@@ -615,20 +621,28 @@ def snapshot_seeds(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def catastrophic_overfitting(frame: pd.DataFrame, single_step: str, iterative: str, drop: float = 0.2) -> pd.DataFrame:
+def catastrophic_overfitting(
+    frame: pd.DataFrame, single_step: str, iterative: str, drop: float = 0.2, gap: float | None = None
+) -> pd.DataFrame:
     """The known failure of single-step training (Wong et al. 2020): between two consecutive
     snapshots the iterative attack's accuracy falls by more than ``drop`` while the single-step
     attack's holds or rises, seed by seed (``frame``: :func:`snapshot_seeds`; without a ``seed``
-    column, one series per model).  One row per (model, seed, step) where it happens: step_before,
-    step, the two accuracies of each attack."""
+    column, one series per model).  ``gap`` (None: not checked) also flags a snapshot whose
+    single-step accuracy exceeds its iterative accuracy by more than ``gap``: a model that overfits
+    before its first snapshot never falls, it is never robust (Wong et al.'s Figure: FGSM accuracy
+    near 100 % while PGD's is near 0).  One row per (model, seed, step) flagged: step_before
+    (the step itself for a gap), step, the two accuracies of each attack."""
     frame = frame if "seed" in frame else frame.assign(seed=None)
     out = []
     for (model, seed), sel in frame.groupby(["model", "seed"], sort=False, dropna=False):
         it = sel[sel["attack_name"] == iterative].set_index("step")["accuracy"]
         ss = sel[sel["attack_name"] == single_step].set_index("step")["accuracy"]
         steps = sorted(set(it.index) & set(ss.index))
-        for a, b in zip(steps, steps[1:]):
-            if it[a] - it[b] > drop and ss[b] >= ss[a]:
+        for a, b in zip(steps[:1] + steps, steps):  # (first, first), then consecutive pairs
+            fell = a != b and it[a] - it[b] > drop and ss[b] >= ss[a]
+            never = gap is not None and ss[b] - it[b] > gap
+            if fell or never:
+                a = a if fell else b
                 out.append(
                     {
                         "model": model,
@@ -672,12 +686,19 @@ def render_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, out_c
     if len(flags):
         items = "".join(
             f"<li>{html.escape(r.model)}{'' if r.seed is None or pd.isna(r.seed) else f', seed {int(r.seed)}'}: "
-            f"steps {r.step_before:,} -> {r.step:,}</li>"
+            + (f"steps {r.step_before:,} -> {r.step:,}" if r.step_before != r.step else f"step {r.step:,} (gap)")
+            + "</li>"
             for r in flags.itertuples()
         )
         verdict = (
             f"<p><b>{check.verdict}: catastrophic overfitting</b> (iterative accuracy down by more than "
-            f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises):</p>"
+            f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises"
+            + (
+                f"; gap: single-step above iterative by more than {spec['overfit_gap']:.2f}"
+                if spec.get("overfit_gap")
+                else ""
+            )
+            + "):</p>"
             f"<ul>{items}</ul>"
         )
     else:
