@@ -737,5 +737,5 @@ def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs
         ]
         ax.plot(sel["step"], sel["accuracy"], "x", color="red", ms=12, mew=3)
     if len(flags):
-        ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting")
+        ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting\n(a seed flagged at that step)")
     _finish(fig, ax, spec, "training step (log scale)", "accuracy", outputs)
