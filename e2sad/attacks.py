@@ -365,8 +365,8 @@ def autoattack(
     aa.apgd_targeted.n_target_classes = aa.fab.n_target_classes = targets
     if steps != AA_STEPS.default:
         _set_iterations(aa, steps)
-    handlers, level = (_AutoAttackChecks(), _AutoAttackProgress()), aa.logger.level
-    checks = handlers[0]
+    checks = _AutoAttackChecks()
+    handlers, level = (checks, _AutoAttackProgress()), aa.logger.level
     aa.logger.setLevel(logging.DEBUG)
     aa.logger.propagate, propagate = False, aa.logger.propagate  # its debug lines stay out of the root logger
     for h in handlers:

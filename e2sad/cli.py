@@ -300,9 +300,7 @@ def _fields(record: type, a, **others) -> dict:
     opt("--out", required=True),
 )
 def cmd_prepare(a):
-    from pathlib import Path
-
-    from .data import FORMATS, prepare, source_digests
+    from .data import prepare, source_digests, source_files
 
     shapes = prepare(
         a.dataset,
@@ -316,8 +314,8 @@ def cmd_prepare(a):
         classes=a.classes,
         pixel_range=tuple(a.pixel_range),
     )
-    files = [Path(a.src) / f for f in FORMATS[a.format][1]]
-    _sidecars([a.out], a, extra={"shapes": shapes, "sources": source_digests(f for f in files if f.is_file())})
+    present = [f for f in source_files(a.format, a.src) if f.is_file()]
+    _sidecars([a.out], a, extra={"shapes": shapes, "sources": source_digests(present)})
     print(f"prepared {a.dataset}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items()), file=sys.stderr)
 
 

@@ -267,6 +267,11 @@ def check_shape(data: dict, channels: int | None, size: int | None, classes: int
             raise DataError(f"{lab_path}: label {int(y[i])} at index {i}; labels must be in 0..{classes - 1}")
 
 
+def source_files(fmt: str, folder: str | Path) -> list[Path]:
+    """The original files a dataset of format ``fmt`` keeps in ``folder`` (present or not)."""
+    return [Path(folder) / f for f in FORMATS[fmt][1]]
+
+
 def source_digests(files) -> dict[str, str]:
     """The content of a dataset's original files, ``{name: "blake2b:<hex>"}``: recorded beside a
     prepared file, so a study re-run against a new copy of the same files (new times, same bytes)

@@ -7,7 +7,7 @@ import os
 
 from ..attacks import ATTACKS
 from ..config import dataset_folder
-from ..data import FORMATS
+from ..data import source_files
 from ..defenses import DEFENSES
 
 
@@ -20,8 +20,7 @@ class Commands:
 
     def data_sources(self, dataset: str) -> list[str]:
         """The original files of a dataset (none to wait for when download is set and they are absent)."""
-        folder = self.data_source(dataset)
-        files = [os.path.join(folder, f) for f in FORMATS[self.config["data"][dataset]["format"]][1]]
+        files = [str(f) for f in source_files(self.config["data"][dataset]["format"], self.data_source(dataset))]
         if self.config["data"][dataset]["download"] and not all(map(os.path.isfile, files)):
             return []
         return files
