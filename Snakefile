@@ -22,33 +22,33 @@ include: "workflow/rules/frontier.smk"
 rule all:
     default_target: True
     input:
-        STUDY.all_targets(),
+        TARGETS.all_targets(),
 
 
 # Scientific validity (workflow/rules/science.smk; config sections ablation,
 # robustness, sanity): snakemake --cores 2 science [--configfile ...]
 rule ablation:
     input:
-        STUDY.ablation_targets(),
+        SCIENCE.ablation_targets(),
 
 
 rule robustness:
     input:
-        STUDY.robustness_targets(),
+        SCIENCE.robustness_targets(),
 
 
 rule sanity:
     input:
-        STUDY.sanity_targets(),
+        SCIENCE.sanity_targets(),
 
 
 rule science:
     input:
-        STUDY.science_targets(),
+        SCIENCE.science_targets(),
 
 
 # Beyond the paper (workflow/rules/frontier.smk; config section frontier):
 # snakemake --cores 2 frontier [--configfile ...]
 rule frontier:
     input:
-        STUDY.frontier_targets(),
+        FRONTIER.targets(),

@@ -10,7 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from e2sad.provenance import cpu_record
-from e2sad.train import resolve_device
+from e2sad.runtime import resolve_device
 
 
 def setup(device: str, threads: int | None, seed: int = 0) -> torch.device:

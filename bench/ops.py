@@ -18,7 +18,7 @@ negative when the ops ran slower timed one by one than in the plain pass).  The
 summary of each pass says how far it can go with these kernels: its fraction of the peak if
 everything but the ops with FLOPs (pooling, ReLU, fills, copies, the loss, Python) took no time.  The
 process keeps freed memory in its heap as every ``python -m e2sad`` job does
-(e2sad.cli.keep_freed_memory), so the fills and page faults are the jobs' own.
+(e2sad.runtime.keep_freed_memory), so the fills and page faults are the jobs' own.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PEAK, _FlopCount, batch, machine, med, setup, table, time_peak  # noqa: E402
 
 from e2sad.attacks import loss_fn  # noqa: E402
-from e2sad.cli import keep_freed_memory  # noqa: E402
 from e2sad.models import MnistCNN  # noqa: E402
+from e2sad.runtime import keep_freed_memory  # noqa: E402
 
 
 def _key(name: str, args) -> tuple[str, str]:

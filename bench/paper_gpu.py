@@ -51,8 +51,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from project import merged  # noqa: E402
 
-from e2sad.config import load_checked  # noqa: E402
-from e2sad.plan import Study  # noqa: E402
+from e2sad.plan import Plan, Study, load_study  # noqa: E402
 
 TRIO = ["mnist_natural_H", "mnist_e2sad_S", "mnist_ifgsm03_S"]
 T0 = time.time()
@@ -69,13 +68,14 @@ def log(msg: str, fh) -> None:
 
 def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, dict, list]:
     cfg = merged([str(REPO / "config.yaml")] + configfiles)
-    st = Study(load_checked(cfg, base_dir=REPO), base_dir=str(REPO))
+    plan_ = Plan.of(load_study(cfg, base_dir=REPO))
+    st, cmd = plan_.study, plan_.commands
     L, c = st.layout, st.compute
     ds = st.dataset_of(models[0])
     data = L.path("data", dataset=ds)
     prep = (
-        f"python -m e2sad prepare-data --dataset {ds} --src {shlex.quote(st.data_source(ds))} "
-        f"{st.prepare_args(ds)} --out {data}"
+        f"python -m e2sad prepare-data --dataset {ds} --src {shlex.quote(cmd.data_source(ds))} "
+        f"{cmd.prepare_args(ds)} --out {data}"
     )
     table = st.tables["table_3_1"]
     chains = {}
@@ -84,7 +84,7 @@ def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, d
         jobs = [
             (
                 "train",
-                f"python -m e2sad train --name {m} --data {data} {st.train_args(m)} --seed {seed} --threads 2 "
+                f"python -m e2sad train --name {m} --data {data} {cmd.train_args(m)} --seed {seed} --threads 2 "
                 f"--ckpt {L.path('ckpt', model=m, seed=seed)} --ckpt-every {c['ckpt_every']} "
                 f"--progress-every {c['progress_every']} --log-every {c['log_every']} "
                 f"--log-csv {L.path('train_log', model=m, seed=seed)} --out {out}",
@@ -95,17 +95,17 @@ def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, d
                 (
                     f"eval {a}",
                     f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
-                    f"{st.attack_args(a)} {st.eval_args(m)} --seed {seed} --threads 2 "
+                    f"{cmd.attack_args(a)} {cmd.eval_args(m)} --seed {seed} --threads 2 "
                     f"--out {st.eval_file(m, seed, a)}",
                 )
             )
-        clean = [st.clean_attack()] if st.clean_attack() else []
+        clean = [plan_.science.clean_attack()] if plan_.science.clean_attack() else []
         for a in clean + list(st.robust["attacks"]):
             jobs.append(
                 (
                     f"robust {a}",
                     f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
-                    f"{st.attack_args(a)} {st.eval_args(m, st.robust)} --seed {seed} --threads 2 "
+                    f"{cmd.attack_args(a)} {cmd.eval_args(m, st.robust)} --seed {seed} --threads 2 "
                     f"--out {L.path('robust_eval', model=m, seed=seed, attack=a)}",
                 )
             )
@@ -276,7 +276,7 @@ def main() -> int:
         # read off the progress lines (cumulative img/s at N/2 and N)
         base = (
             f"python -m e2sad train --dataset {st.dataset_of(args.models[0])} --data {data['data']} "
-            f"{st.train_args(args.models[0])} --steps {args.micro} --progress-every {args.micro // 2} "
+            f"{cmd.train_args(args.models[0])} --steps {args.micro} --progress-every {args.micro // 2} "
             f"--device {args.device} --threads 2 --seed 0"
         )
         tmp = f"{st.results}/micro"
@@ -313,7 +313,7 @@ def main() -> int:
     for t in threads:
         t.start()
     if args.tests:
-        mnist = shlex.quote(str((REPO / st.data_source("mnist")).resolve()))
+        mnist = shlex.quote(str((REPO / cmd.data_source("mnist")).resolve()))
         r.run("pytest", f"E2SAD_MNIST={mnist} python -m pytest -q -p no:cacheprovider {args.tests} --timeout 600 -rfE")
     for t in threads:
         t.join()

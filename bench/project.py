@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PEAK, _FlopCount, machine, make_clock, setup, table, time_peak  # noqa: E402
 
 from e2sad.attacks import input_grad  # noqa: E402
-from e2sad.config import load_yaml_strict, resolve_config  # noqa: E402
+from e2sad.config.schema import load_yaml_strict, resolve_config  # noqa: E402
 from e2sad.defenses import get_defense  # noqa: E402
 from e2sad.models import build_model  # noqa: E402
 from e2sad.train import make_optimizer, precision_context  # noqa: E402
@@ -61,7 +61,7 @@ N_TEST = {"mnist": 10_000, "svhn": 26_032}
 
 def merged(paths: list[str]) -> dict:
     """config.yaml, then each overlay on top (nested keys merged, as Snakemake does), resolved: every
-    default of the schema applied (:func:`e2sad.config.resolve_config`)."""
+    default of the schema applied (:func:`e2sad.config.schema.resolve_config`)."""
 
     def update(base: dict, new: dict) -> dict:
         for k, v in new.items():

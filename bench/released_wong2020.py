@@ -20,8 +20,8 @@ import sys
 
 import torch
 
+from e2sad.modelfile import save_model
 from e2sad.models import build_model
-from e2sad.train import save_model
 
 #: their nn.Sequential index -> this engine's module path (wong2020_mnist)
 LAYERS = {"0": "features.0", "2": "features.2", "5": "classifier.1", "7": "classifier.3"}

@@ -37,7 +37,8 @@ from common import machine, med  # noqa: E402
 ONE_PROCESS = """
 import sys, torch
 from e2sad.data import load_prepared
-from e2sad.train import train, write_log
+from e2sad.train import train
+from e2sad.trainlog import write_log
 torch.set_num_threads(2)
 data_path, steps, batch, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 data = load_prepared(data_path, "cpu")

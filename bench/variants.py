@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import batch, machine, med, setup, spread, table  # noqa: E402
 
 from e2sad.attacks import loss_fn  # noqa: E402
-from e2sad.cli import keep_freed_memory  # noqa: E402
 from e2sad.models import build_model  # noqa: E402
+from e2sad.runtime import keep_freed_memory  # noqa: E402
 
 VARIANTS = {
     "default": dict(channels_last=True, fast_conv1=True, bf16=False),

@@ -9,6 +9,9 @@ import torch
 
 from .attacks import get_attack, run_attack
 from .data import require_size
+from .modelfile import load_model
+from .models import output_classes
+from .serialization import safe_load, save
 
 
 def first_n(data: dict, n: int | None, key: str = "--n", split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +53,6 @@ def evaluate(model, x, y, attack: str, params: dict, batch_size: int = 500, x_ad
 def craft(model, x, y, attack: str, params: dict, batch_size: int, out, *, substitute: str, attack_name=None) -> float:
     """Adversarial examples of ``attack`` on the substitute ``model``, saved to ``out`` with
     their labels for :func:`evaluate_transfer`; returns the substitute's own (white-box) accuracy."""
-    from .serialization import save
-
     x_adv = run_attack(model, x, y, attack, params, batch_size)
     acc = accuracy(model, x_adv, y, batch_size)
     blob = {
@@ -70,10 +71,6 @@ def evaluate_transfer(
 ):
     """Accuracy of the target model at ``model_path`` on each file written by :func:`craft`; the
     input shape is the examples', the classes the model file's (:func:`e2sad.models.output_classes`)."""
-    from .models import output_classes
-    from .serialization import safe_load
-    from .train import load_model
-
     rows, model = [], None
     for path in adv_paths:
         blob = safe_load(path, map_location=device)

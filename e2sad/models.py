@@ -278,7 +278,7 @@ def check_input(network: str, channels: int, size: int, classes: int) -> None:
 
 
 def output_classes(state: dict) -> int:
-    """The number of classes of a saved network (:func:`e2sad.train.save_model`): the rows of the
+    """The number of classes of a saved network (:func:`e2sad.modelfile.save_model`): the rows of the
     weight of its last linear layer (the last 2-D tensor of both networks' state dicts)."""
     weights = [v for v in state.values() if getattr(v, "ndim", 0) == 2] if isinstance(state, dict) else []
     if not weights:

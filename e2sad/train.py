@@ -15,20 +15,16 @@ Shape.  :func:`train` is Algorithm 1's loop: the seeded minibatch
 (:class:`SeededBatches`), the defense's loss, the optimizer step.  What a run
 is (:class:`Recipe`, hashed) and how it runs (:class:`RunOptions`) are two
 records; the schedule (:func:`set_lr`), the step's own randomness
-(:func:`step_generator`), the log (:class:`StepLog`), the progress line
-(:class:`Progress`), checkpoints (:class:`Checkpoint`) and snapshots
-(:class:`Snapshots`) are named helpers the loop calls.
+(:func:`step_generator`) and the bookkeeping after a step (:class:`_Bookkeeping`:
+the log, the progress line, checkpoints and snapshots of :mod:`e2sad.trainlog`)
+are named helpers the loop calls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import functools
-import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,54 +32,24 @@ from pathlib import Path
 
 import torch
 
+from .config.schema import schema_default, schema_enum
 from .defenses import DEFENSES, smooth_labels
 from .errors import ConfigError
 from .models import build_model
-from .provenance import atomic_path, config_hash
-from .serialization import safe_load, save
+from .provenance import config_hash
+from .runtime import resolve_device
+from .schedules import lr_at
+from .trainlog import Checkpoint, Progress, Snapshots, StepLog, second_step_summary
 
-PRECISIONS = ("fp32", "bf16", "tf32")
-#: learning-rate schedules over the run (``training.<dataset>.schedule``); see :func:`lr_at`
-SCHEDULES = ("constant", "cyclic", "piecewise")
-
-
-def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float:
-    """The learning rate of step ``step`` (0-based) of ``steps``.
-
-    - ``constant``: ``lr`` throughout (the paper: "AdamOptimizer with learning rate 0.001").
-    - ``cyclic``: linear from 0 up to ``lr`` at 2/5 of training, then linearly down to 0 (Wong,
-      Rice, Kolter 2020, FGSM-RS's one-cycle schedule; their MNIST peak is 5e-3).
-    - ``piecewise``: ``lr``, divided by 10 at 1/2 and again at 3/4 of training (Madry et al. /
-      Rice et al. 2020).
-    """
-    if schedule == "constant":
-        return lr
-    t = step / max(steps, 1)
-    if schedule == "cyclic":
-        return lr * (t / 0.4 if t <= 0.4 else max(0.0, (1 - t) / 0.6))
-    if schedule == "piecewise":
-        return lr * (1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01)
-    raise ConfigError(f"schedule {schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")
-
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' requested but CUDA is not available; use auto or cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigError(f"device '{device}' unknown, allowed: auto, cpu, cuda, cuda:N")
-    return torch.device(device)
+#: the allowed values, the config schema's (its one home): ``compute.precision``, ``compute.compile``
+#: and ``training.<dataset>.optimizer``
+PRECISIONS = schema_enum("compute.precision")
+OPTIMIZERS = schema_enum("training.*.optimizer")
 
 
 def precision_context(precision: str, device: torch.device):
     """Autocast for bf16; TF32 switches for tf32 (CUDA only). fp32 on CUDA turns TF32 off for
     convolutions too: PyTorch lets cuDNN use TF32 by default, so fp32 would silently not be."""
-    import contextlib
-
     if precision not in PRECISIONS:
         raise ConfigError(f"precision '{precision}' unknown, allowed: {', '.join(PRECISIONS)}")
     if precision == "bf16":
@@ -107,16 +73,11 @@ def make_optimizer(name: str, params, lr: float):
     raise ConfigError(f"optimizer '{name}' unknown, allowed: {', '.join(OPTIMIZERS)}")
 
 
-def _fmt_time(s: float) -> str:
-    s = int(max(s, 0))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 #: ``compute.compile``: torch.compile modes for the training step (``none``: eager).  Measured on the
 #: 2-core CPU (2026-11-26, F + B_in, batch 64, 1 thread): ``default`` 1.48x slower than eager after a
 #: 30 s compile, so the key stays off there; on a GPU ``reduce-overhead`` (CUDA graphs) is the
 #: mode to try.
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = schema_enum("compute.compile")
 _COMPILE_ARG = {"default": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune"}
 
 
@@ -129,6 +90,9 @@ class Recipe:
     parameter gradients come from the backward that gives the first attack step's input gradient
     (one pass fewer; the same training up to float rounding, see ``e2sad.defenses._clean_pass``
     and ``bench/README.md``).
+
+    A default the config has too is the schema's (:func:`e2sad.config.schema.schema_default`, read
+    once at import); ``optimizer``, ``lr`` and ``network`` have none there (the config requires them).
     """
 
     dataset: str
@@ -138,13 +102,13 @@ class Recipe:
     batch_size: int
     optimizer: str = "adam"
     lr: float = 1e-3
-    schedule: str = "constant"
+    schedule: str = schema_default("training.*.schedule")
     smoothing: float | None = None
     seed: int = 0
-    precision: str = "fp32"
+    precision: str = schema_default("compute.precision")
     network: str = "cnn_a1"
-    normalization: str = "none"
-    merge_clean: bool = False
+    normalization: str = schema_default("data.*.normalization")
+    merge_clean: bool = schema_default("compute.merge_clean")
 
     def defense_kwargs(self) -> dict:
         merge = self.merge_clean and self.defense != "natural"
@@ -185,17 +149,18 @@ class RunOptions:
     this many steps, at progress lines and before checkpoints (:class:`StepLog`).  ``stop_after``
     ends the run after that many steps of this process (for tests of resumption), leaving the
     checkpoint in place.  ``snapshots``: the steps after which the model is kept in
-    ``snapshot_dir`` (robustness along training, the frontier).
+    ``snapshot_dir`` (robustness along training, the frontier).  Every default but ``name`` and
+    the paths is the config schema's ``compute.*`` default.
     """
 
     name: str = "model"
-    device: str = "auto"
-    channels_last: bool = False
-    compile_mode: str = "none"
+    device: str = schema_default("compute.device")
+    channels_last: bool = schema_default("compute.channels_last")
+    compile_mode: str = schema_default("compute.compile")
     ckpt_path: str | Path | None = None
-    ckpt_every: int = 500
-    progress_every: int = 50
-    log_every: int = 50
+    ckpt_every: int = schema_default("compute.ckpt_every")
+    progress_every: int = schema_default("compute.progress_every")
+    log_every: int = schema_default("compute.log_every")
     stop_after: int | None = None
     snapshots: tuple[int, ...] = ()
     snapshot_dir: str | Path | None = None
@@ -350,120 +315,6 @@ def set_lr(opt: torch.optim.Optimizer, step: int, recipe: Recipe) -> None:
             group["lr"] = lr_at(step, recipe.steps, recipe.lr, recipe.schedule)
 
 
-class Checkpoint:
-    """Model, optimizer and step counter at ``path`` (outside the workflow's outputs), written
-    atomically every ``every`` steps, with the log so far beside it (``<path>.log.csv``).  A run
-    resumes it only when it has the run hash that wrote it."""
-
-    def __init__(self, path: str | Path | None, run_hash: str, every: int, name: str):
-        self.path = Path(path) if path else None
-        self.log = Path(f"{path}.log.csv") if path else None
-        self.run_hash, self.every, self.name = run_hash, every, name
-
-    def due(self, done: int) -> bool:
-        return self.path is not None and done % self.every == 0
-
-    def resume(self, model, opt, device, steps: int) -> tuple[int, list[dict]]:
-        """(the step to start at, the log rows up to it); (0, []) without a matching checkpoint."""
-        if self.path is None or not self.path.exists():
-            return 0, []
-        ck = safe_load(self.path, map_location=device)
-        if ck.get("run_hash") != self.run_hash:
-            print(f"[{self.name}] ignoring checkpoint {self.path}: it was made with other settings", file=sys.stderr)
-            return 0, []
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
-        start = int(ck["step"])
-        rows = []
-        if self.log.exists():
-            with open(self.log) as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= start]
-        print(f"[{self.name}] resuming from {self.path} at step {start}/{steps}", file=sys.stderr)
-        return start, rows
-
-    def write(self, model, opt, step: int, rows: list[dict]) -> None:
-        # the log first: a kill between the two writes leaves a log ahead of the checkpoint
-        # (trimmed to the checkpoint's step on resume), never one that lacks rows
-        write_log(self.log, rows)
-        save(
-            {"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "run_hash": self.run_hash}, self.path
-        )
-
-
-class StepLog:
-    """One row per step (step, epoch, loss terms, time).  The loss terms stay on the device and
-    reach Python every ``every`` steps in one transfer, where they are checked for non-finite
-    values; on a GPU the host then queues work ahead instead of waiting for every step."""
-
-    def __init__(self, rows: list[dict], every: int, batch_size: int, name: str):
-        self.rows, self.every, self.batch_size, self.name = rows, every, batch_size, name
-        self.pending: list[tuple] = []
-        self.times: list[float] = []  # the seconds of each step of this process
-
-    def add(self, step: int, epoch: int, seconds: float, out) -> None:
-        self.times.append(seconds)
-        self.pending.append((step, epoch, seconds, out.loss.detach(), out.terms))
-
-    def full(self) -> bool:
-        return len(self.pending) >= self.every
-
-    def flush(self) -> None:
-        """Move the pending steps' loss terms to Python in one transfer, check them, append the rows."""
-        if not self.pending:
-            return
-        names = list(self.pending[0][4])
-        values = torch.stack(
-            [torch.stack([loss.float(), *(t[k].float() for k in names)]) for *_, loss, t in self.pending]
-        )
-        for (step, epoch, dt, _, _), vals in zip(self.pending, values.tolist()):
-            row = {"step": step + 1, "epoch": epoch, "loss": vals[0], **dict(zip(names, vals[1:]))}
-            row.update(step_s=round(dt, 6), images_per_s=round(self.batch_size / dt, 1))
-            if not all(math.isfinite(v) for v in vals):
-                first, last = self.pending[0][0] + 1, self.pending[-1][0] + 1
-                raise ConfigError(
-                    f"[{self.name}] loss became non-finite at step {step + 1} (steps {first}-{last} checked "
-                    f"together): {row}; lower lr?"
-                )
-            self.rows.append(row)
-        self.pending.clear()
-
-
-class Progress:
-    """A line on stderr every ``every`` steps and at the end: loss, images/s, elapsed, ETA."""
-
-    def __init__(self, name: str, steps: int, batch_size: int, every: int, start: int):
-        self.name, self.steps, self.batch_size, self.every, self.start = name, steps, batch_size, every, start
-        self.t_begin = time.time()
-
-    def due(self, done: int) -> bool:
-        return bool(self.every) and (done % self.every == 0 or done == self.steps)
-
-    def show(self, done: int, loss: float) -> None:
-        now = time.time()
-        rate = (done - self.start) / max(now - self.t_begin, 1e-9)
-        eta = (self.steps - done) / max(rate, 1e-9)
-        print(
-            f"[{self.name}] step {done}/{self.steps} ({100 * done / self.steps:.1f}%) "
-            f"loss {loss:.4f} | {self.batch_size * rate:.0f} img/s | "
-            f"elapsed {_fmt_time(now - self.t_begin)} ETA {_fmt_time(eta)}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-class Snapshots:
-    """The model after each of ``steps``, kept as ``<folder>/step<N>.pt``."""
-
-    def __init__(self, steps: tuple[int, ...], folder: str | Path | None):
-        self.steps, self.folder = set(steps), Path(folder) if folder else None
-        if self.folder:
-            self.folder.mkdir(parents=True, exist_ok=True)
-
-    def after(self, done: int, model: torch.nn.Module) -> None:
-        if self.folder and done in self.steps:
-            save_model(model, self.folder / f"step{done}.pt")
-
-
 class _Bookkeeping:
     """Everything a step leaves besides the new weights: snapshot, log row, progress line,
     checkpoint; and the summary of the run."""
@@ -508,60 +359,3 @@ class _Bookkeeping:
             **second_step_summary(rows),
             "final_terms": {k: v for k, v in rows[-1].items() if k not in ("step", "epoch")} if rows else {},
         }
-
-
-def second_step_summary(rows: list[dict]) -> dict:
-    """e2SAD: the mean size of the second-step gradient (eq. 3.2) over the log, read by the
-    ablation; empty for the other defenses."""
-    g2 = [float(r["g2_over_g1"]) for r in rows if "g2_over_g1" in r]
-    g2abs = [float(r["g2_abs"]) for r in rows if "g2_abs" in r]
-    if not g2:
-        return {}
-    return {"second_step_g2_abs_mean": sum(g2abs) / len(g2abs), "second_step_g2_over_g1_mean": sum(g2) / len(g2)}
-
-
-def write_log(path, rows: list[dict]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in keys:
-                keys.append(k)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            w.writerows(rows)
-
-
-def save_model(model: torch.nn.Module, path: str | Path) -> None:
-    """A plain state_dict, loadable with ``torch.load(weights_only=True)``."""
-    save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-
-
-def load_model(
-    path: str | Path,
-    network: str,
-    normalization: str = "none",
-    shape: tuple[int, ...] = (1, 28, 28),
-    classes: int = 10,
-    device: str | torch.device = "cpu",
-    channels_last: bool = False,
-) -> torch.nn.Module:
-    """A model saved by :func:`save_model`, rebuilt as ``network`` for inputs of ``shape`` (C, H, W)
-    (``channels_last``: see :func:`e2sad.models.build_model`)."""
-    state = safe_load(path, map_location=device)
-    model = build_model(network, normalization, shape[0], shape[1], classes, channels_last=channels_last)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ConfigError(
-            f"{path}: not a {network} state_dict for inputs {'x'.join(map(str, shape))} "
-            f"({str(exc).splitlines()[0][:160]})"
-        ) from None
-    return model.to(device).eval()
-
-
-def cleanup_checkpoint(ckpt_path) -> None:
-    for p in (Path(ckpt_path), Path(f"{ckpt_path}.log.csv")):
-        if p.exists():
-            os.remove(p)

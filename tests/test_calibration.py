@@ -73,7 +73,7 @@ def test_fgsm_rs_defaults_to_their_mnist_code_and_declares_the_differences(mnist
 
 def test_the_calibration_config_is_their_recipe():
     s = study(merged(CALIBRATION))
-    cfg = s.config
+    cfg = s.study.config
     t = cfg["training"]["mnist"]
     assert cfg["data"]["mnist"]["network"] == "wong2020_mnist"
     assert cfg["seeds"] == [0, 1, 2, 3, 4]
@@ -95,16 +95,16 @@ def test_the_calibration_config_is_their_recipe():
     assert max(lr_at(k, steps, t["lr"], "cyclic") for k in range(steps)) == pytest.approx(5e-3)
     pgd = cfg["attacks"]["pgd50x10_0.3"]
     assert (pgd["k"], pgd["step"], pgd["restarts"], pgd["eps"]) == (50, 0.01, 10, 0.3)
-    assert s.tables["calibration"]["attacks"] == ["clean", "pgd50x10_0.3"] and cfg["evaluation"]["n_test"] is None
-    fr = s.frontier
+    assert s.study.tables["calibration"]["attacks"] == ["clean", "pgd50x10_0.3"] and cfg["evaluation"]["n_test"] is None
+    fr = s.study.frontier
     assert fr["n_test"] == 1000 and fr["robust"] == "autoattack_0.3"
     assert (
-        s.attacks["autoattack_0.3"]["kind"] == "autoattack"
-        and s.attacks["autoattack_ta_0.3"]["kind"] == "autoattack_ta"
+        s.study.attacks["autoattack_0.3"]["kind"] == "autoattack"
+        and s.study.attacks["autoattack_ta_0.3"]["kind"] == "autoattack_ta"
     )
-    assert s.frontier_trained() == ["mnist_fgsm_rs_H"]
-    assert len(s.snapshot_inputs()) == 5 * 10 * 2  # every epoch (9 snapshots and the last), FGSM and PGD-20
-    assert "--network wong2020_mnist" in s.train_args("mnist_fgsm_rs_H")
+    assert s.study.frontier_trained() == ["mnist_fgsm_rs_H"]
+    assert len(s.frontier.snapshot_inputs()) == 5 * 10 * 2  # every epoch (9 snapshots and the last), FGSM and PGD-20
+    assert "--network wong2020_mnist" in s.commands.train_args("mnist_fgsm_rs_H")
 
 
 VERDICT = "config/verdict.yaml"
@@ -116,29 +116,31 @@ def test_the_verdict_plan_spends_multiples_of_the_calibrated_recipe_and_trains_n
     protocol at one epoch; a derived model that trains as a declared one is that one; the published
     FGSM-RS point sits at the x1 budget's cost (same network, steps, batch)."""
     s = study(merged(VERDICT))
-    fr = s.frontier
-    assert s.config["data"]["mnist"]["network"] == "wong2020_mnist" and fr["robust"] == "autoattack_0.3"
-    assert fr["budgets"] == [0.1, 1] and len(s.frontier_seeds()) >= 3 and fr["n_test"] >= 1000
-    assert {s.models[m]["defense"] for m in fr["models"]} == {
+    fr = s.study.frontier
+    assert s.study.config["data"]["mnist"]["network"] == "wong2020_mnist" and fr["robust"] == "autoattack_0.3"
+    assert fr["budgets"] == [0.1, 1] and len(s.frontier.seeds()) >= 3 and fr["n_test"] >= 1000
+    assert {s.study.models[m]["defense"] for m in fr["models"]} == {
         "natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades",
     }  # fmt: skip
     assert fr["attacks"] == ["clean", "fgsm_0.3", "ifgsm_0.3_k30", "pgd50x10_0.3", "autoattack_0.3"]
-    unit = 6000 * s.train_cost(fr["budget"]) / s.steps_of(fr["budget"])
-    cells = s.frontier_cells()
+    unit = 6000 * s.cost.train_cost(fr["budget"]) / s.study.steps_of(fr["budget"])
+    cells = s.study.cells
     for model, protocol, trained, multiple in cells:
         if protocol == "equal_cost":
             # each derived model spends its multiple of the unit, to one step
-            one_step = s.train_cost(trained) / s.steps_of(trained)
-            assert abs(s.train_cost(trained) - multiple * unit) <= one_step / 2 + 1e-6, trained
+            one_step = s.cost.train_cost(trained) / s.study.steps_of(trained)
+            assert abs(s.cost.train_cost(trained) - multiple * unit) <= one_step / 2 + 1e-6, trained
         else:
-            assert trained == model and s.steps_of(model) == 600 and multiple is None
-    trained = s.frontier_trained()
+            assert trained == model and s.study.steps_of(model) == 600 and multiple is None
+    trained = s.study.frontier_trained()
     assert len(trained) == len(set(trained)) == 3 * 7 - 1  # FGSM-RS at x0.1 is its one-epoch declared model
     rs = {(p, b): t for m, p, t, b in cells if m == "mnist_fgsm_rs_H"}
     assert rs[("equal_cost", 0.1)] == rs[("equal_iterations", None)] == "mnist_fgsm_rs_H"
-    assert s.steps_of(rs[("equal_cost", 1)]) == 6000
-    [wong] = [p for p in s.frontier_spec()["published"] if p["key"] == "wong2020_fgsm_rs"]
-    assert wong["tflop"] == pytest.approx(s.train_cost(rs[("equal_cost", 1)]) * s.forward_flops("mnist") / 1e12)
+    assert s.study.steps_of(rs[("equal_cost", 1)]) == 6000
+    [wong] = [p for p in s.specs.frontier_spec()["published"] if p["key"] == "wong2020_fgsm_rs"]
+    assert wong["tflop"] == pytest.approx(
+        s.cost.train_cost(rs[("equal_cost", 1)]) * s.cost.forward_flops("mnist") / 1e12
+    )
     assert set(wong["accuracies"]) == {"clean", "pgd50x10_0.3", "autoattack_0.3"}
-    assert s.frontier_category() == "Verdict"
-    assert len(s.frontier_inputs()) == len(trained) * 5 * len(s.frontier_seeds())
+    assert s.frontier.category() == "Verdict"
+    assert len(s.frontier.inputs()) == len(trained) * 5 * len(s.frontier.seeds())

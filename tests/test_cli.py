@@ -27,7 +27,7 @@ def test_training_job_builds_its_options_from_the_declarations():
 
 HEAP_PROBE = """
 import ctypes, sys
-from e2sad.cli import keep_freed_memory
+from e2sad.runtime import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 libc = ctypes.CDLL(None)
@@ -58,7 +58,7 @@ def test_evaluate_on_crafted_examples_gives_the_row_of_its_own_attack(tmp_path, 
 
     import torch
 
-    from e2sad.train import save_model
+    from e2sad.modelfile import save_model
 
     data, model = tmp_path / "mnist.pt", tmp_path / "model.pt"
     x = (mnist["x_test"][:64] * 255).round().to(torch.uint8)
@@ -135,7 +135,7 @@ MINIMAL = {
 def test_option_defaults_are_the_config_schemas(cmd):
     """An option whose default the config has too takes it from the schema (one place)."""
     from e2sad.cli import build_parser
-    from e2sad.config import schema_default
+    from e2sad.config.schema import schema_default
 
     args = vars(build_parser(cmd).parse_args([cmd, *MINIMAL[cmd]]))
     for (sub, dest), key in SCHEMA_DEFAULTS.items():

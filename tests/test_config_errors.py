@@ -1,6 +1,6 @@
 """Bad study configs stop with exactly one line naming the key, the bad value and what is allowed.
 
-Most cases call :func:`e2sad.config.check_config` on the config Snakemake would
+Most cases call :func:`e2sad.config.checked.check_config` on the config Snakemake would
 see for ``--configfile config/smoke.yaml`` (config.yaml deep-merged with the
 override, Snakemake's own merge), broken in one place.  A few run Snakemake end
 to end, from the repository root, and check what the user sees: a non-zero
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from helpers_data import smoke_config  # noqa: E402
 
-from e2sad.config import check_config
+from e2sad.config.checked import check_config
 from e2sad.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import yaml
 from helpers_data import smoke_config
 
 from e2sad.attacks import ATTACKS
-from e2sad.config import check_config
+from e2sad.config.checked import check_config
 from e2sad.declare import Param
 from e2sad.defenses import DEFENSES
 from e2sad.errors import ConfigError

@@ -1,4 +1,4 @@
-"""The cost-robustness frontier (e2sad/science/frontier.py, rules/frontier.smk): the equal-cost
+"""The cost-robustness frontier (e2sad/science/frontier/, rules/frontier.smk): the equal-cost
 budget, the plan, the table and statements from result rows, the figure, and bad values."""
 
 from __future__ import annotations
@@ -12,37 +12,38 @@ from helpers_data import smoke_config
 from test_config_errors import _set
 from test_study import REPO, SCHEMA, study
 
-from e2sad.config import check_config, check_science
+from e2sad.config.checked import check_config
 from e2sad.defenses import step_cost
 from e2sad.errors import ConfigError
+from e2sad.plan import load_study
 from e2sad.science import frontier_statements, frontier_table, plot_frontier, render_frontier
 
 
 def test_equal_cost_steps_spend_the_budget_models_flops():
     s = study(smoke_config())
-    fr = s.frontier
+    fr = s.study.frontier
     budget = fr["budget"]
-    total = s.train_cost(budget)
-    trained = s.frontier_trained()
+    total = s.cost.train_cost(budget)
+    trained = s.study.frontier_trained()
     eq = [m for m in trained if m.endswith("__equal_cost")]
     # every model but the budget model gets an equal-cost twin; the budget model is not trained twice
     assert sorted(eq) == sorted(f"{m}__equal_cost" for m in fr["models"] if m != budget)
     for m in eq:
-        entry = s.models[m]
-        one_step = s.config["training"]["mnist"]["batch_size"] * step_cost(entry["defense"], entry)
-        spent = s.train_cost(m)
+        entry = s.study.models[m]
+        one_step = s.study.config["training"]["mnist"]["batch_size"] * step_cost(entry["defense"], entry)
+        spent = s.cost.train_cost(m)
         # rounded to the nearest step (at least one step: at smoke scale a PGD step exceeds the budget)
-        assert abs(spent - total) <= one_step / 2 + 1e-9 or s.steps_of(m) == 1, m
-        assert f"--steps {s.steps_of(m)} " in s.train_args(m) + " "
+        assert abs(spent - total) <= one_step / 2 + 1e-9 or s.study.steps_of(m) == 1, m
+        assert f"--steps {s.study.steps_of(m)} " in s.commands.train_args(m) + " "
     # the costlier the step, the fewer the steps: PGD-AT (41 F + 40 B_in) trains far less than natural
     assert (
-        s.steps_of("mnist_pgd_at_H__equal_cost")
-        < s.steps_of("mnist_e2sad_S")
-        < s.steps_of("mnist_natural_H__equal_cost")
+        s.study.steps_of("mnist_pgd_at_H__equal_cost")
+        < s.study.steps_of("mnist_e2sad_S")
+        < s.study.steps_of("mnist_natural_H__equal_cost")
     )
     # equal iterations: the declared models with the study's own budget
-    assert s.steps_of("mnist_pgd_at_H") == s.config["training"]["mnist"]["steps"]
-    assert len(s.frontier_inputs()) == len(trained) * len(fr["attacks"]) * len(s.seeds)
+    assert s.study.steps_of("mnist_pgd_at_H") == s.study.config["training"]["mnist"]["steps"]
+    assert len(s.frontier.inputs()) == len(trained) * len(fr["attacks"]) * len(s.study.seeds)
 
 
 def test_own_recipe_trains_with_the_methods_published_settings():
@@ -53,14 +54,20 @@ def test_own_recipe_trains_with_the_methods_published_settings():
     assert "own_recipe" in cfg["frontier"]["protocols"]
     s = study(cfg)
     recipe = cfg["frontier"]["recipes"]["mnist_fgsm_rs_H"]
-    own = [c for c in s.frontier_spec()["cells"] if c[1] == "own_recipe"]
+    own = [c for c in s.specs.frontier_spec()["cells"] if c[1] == "own_recipe"]
     assert own == [["mnist_fgsm_rs_H", "own_recipe", "mnist_fgsm_rs_H__own_recipe", None]]
-    args = s.train_args("mnist_fgsm_rs_H__own_recipe")
+    args = s.commands.train_args("mnist_fgsm_rs_H__own_recipe")
     assert f"--steps {recipe['steps']} --batch-size {recipe['batch_size']} --optimizer adam --lr 0.005" in args
     assert "--schedule cyclic" in args and "--eps 0.3 --alpha 0.375" in args
-    assert "--schedule" not in s.train_args("mnist_fgsm_rs_H")  # the equal-iterations model is unchanged
-    one = s.train_cost("mnist_fgsm_rs_H") / s.steps_of("mnist_fgsm_rs_H") / s.config["training"]["mnist"]["batch_size"]
-    assert s.train_cost("mnist_fgsm_rs_H__own_recipe") == pytest.approx(recipe["steps"] * recipe["batch_size"] * one)
+    assert "--schedule" not in s.commands.train_args("mnist_fgsm_rs_H")  # the equal-iterations model is unchanged
+    one = (
+        s.cost.train_cost("mnist_fgsm_rs_H")
+        / s.study.steps_of("mnist_fgsm_rs_H")
+        / s.study.config["training"]["mnist"]["batch_size"]
+    )
+    assert s.cost.train_cost("mnist_fgsm_rs_H__own_recipe") == pytest.approx(
+        recipe["steps"] * recipe["batch_size"] * one
+    )
     # reduced scale leaves it out (its 6,000 steps do not fit the reduced frontier's hour)
     from test_study import merged
 
@@ -80,10 +87,16 @@ def test_changing_trades_beta_touches_only_trades_and_the_frontier():
     cfg2 = copy.deepcopy(cfg)
     cfg2["models"]["mnist_trades_H"]["beta"] = 6.0
     after = study(cfg2)
-    changed = [m for m in before.models if before.train_args(m) != after.train_args(m)]
+    changed = [m for m in before.study.models if before.commands.train_args(m) != after.commands.train_args(m)]
     assert changed == ["mnist_trades_H", "mnist_trades_H__equal_cost"]
-    assert before.frontier_spec()["config_hash"] == after.frontier_spec()["config_hash"]  # the section is unchanged
-    moved = {t for t in before.tables if before.table_spec(t)["config_hash"] != after.table_spec(t)["config_hash"]}
+    assert (
+        before.specs.frontier_spec()["config_hash"] == after.specs.frontier_spec()["config_hash"]
+    )  # the section is unchanged
+    moved = {
+        t
+        for t in before.study.tables
+        if before.specs.table_spec(t)["config_hash"] != after.specs.table_spec(t)["config_hash"]
+    }
     assert moved == set()  # no table of the paper holds TRADES
 
 
@@ -101,7 +114,7 @@ def _rows_and_costs(spec: dict, acc: dict, n: int = 100) -> tuple[pd.DataFrame, 
 
 
 def _synthetic_frontier(n: int):
-    spec = json.loads(json.dumps(study(smoke_config()).frontier_spec()))
+    spec = json.loads(json.dumps(study(smoke_config()).specs.frontier_spec()))
     attacks = spec["attacks"]
     robust, ref = spec["robust"], spec["reference"]
     acc = {}
@@ -170,7 +183,7 @@ def test_table_statements_and_figure_from_rows(tmp_path):
 
 
 def test_missing_result_is_one_line():
-    spec = study(smoke_config()).frontier_spec()
+    spec = study(smoke_config()).specs.frontier_spec()
     rows, costs = _rows_and_costs(
         spec,
         {
@@ -217,7 +230,7 @@ def test_bad_frontier_values_are_one_line(mutate, fragments):
     mutate(cfg)
     with pytest.raises(ConfigError) as info:
         check_config(cfg, SCHEMA, base_dir=REPO)
-        check_science(cfg, REPO)
+        load_study(cfg, base_dir=REPO)
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith("config: "), msg
     for frag in fragments:
@@ -344,16 +357,18 @@ def test_a_seed_that_is_never_robust_is_flagged_by_the_gap():
 
 def test_snapshot_plan_and_bad_snapshot_attacks():
     s = study(smoke_config())
-    steps = s.steps_of("mnist_e2sad_S")
-    assert s.snapshot_steps("mnist_e2sad_S") == sorted({x for x in s.frontier["snapshots"] if x < steps} | {steps})
-    assert "--snapshots" in s.snapshot_args("mnist_e2sad_S", 0)
-    assert s.snapshot_args("mnist_hamm_H", 0) == ""  # not a frontier model: no snapshots
-    assert len(s.snapshot_inputs()) == sum(len(s.snapshot_steps(m)) for m in s.frontier["models"]) * len(
-        s.frontier["snapshot_attacks"]
-    ) * len(s.seeds)
+    steps = s.study.steps_of("mnist_e2sad_S")
+    assert s.frontier.snapshot_steps("mnist_e2sad_S") == sorted(
+        {x for x in s.study.frontier["snapshots"] if x < steps} | {steps}
+    )
+    assert "--snapshots" in s.commands.snapshot_args("mnist_e2sad_S", 0)
+    assert s.commands.snapshot_args("mnist_hamm_H", 0) == ""  # not a frontier model: no snapshots
+    assert len(s.frontier.snapshot_inputs()) == sum(
+        len(s.frontier.snapshot_steps(m)) for m in s.study.frontier["models"]
+    ) * len(s.study.frontier["snapshot_attacks"]) * len(s.study.seeds)
     cfg = smoke_config()
     cfg["frontier"]["snapshot_attacks"] = ["fgsm_0.3", "fgsm_0.4"]
     with pytest.raises(ConfigError) as info:
-        check_science(cfg, REPO)
+        load_study(cfg, base_dir=REPO)
     msg = str(info.value)
     assert "\n" not in msg and "frontier.snapshot_attacks" in msg and "one iterative attack" in msg

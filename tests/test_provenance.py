@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 
-from e2sad.config import resolve_config
+from e2sad.config.schema import resolve_config
 from e2sad.provenance import config_hash
 
 REPO = Path(__file__).resolve().parents[1]

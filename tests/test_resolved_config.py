@@ -1,6 +1,6 @@
 """One resolved config: every default of the schema is applied once, at load, and stated nowhere else.
 
-The workflow (Snakemake's ``validate``) and the library (:func:`e2sad.config.resolve_config`) see the
+The workflow (Snakemake's ``validate``) and the library (:func:`e2sad.config.schema.resolve_config`) see the
 same values, and no file of the library, the rules or the bench restates a schema default as a
 ``.get(key, literal)``."""
 
@@ -14,10 +14,10 @@ import pytest
 from helpers_data import smoke_config
 from snakemake.utils import validate
 
-from e2sad.config import (
+from e2sad.config.checked import load_checked
+from e2sad.config.schema import (
     SCHEMA,
     apply_schema_defaults,
-    load_checked,
     load_yaml_strict,
     resolve_config,
     schema_default,

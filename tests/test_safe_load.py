@@ -168,8 +168,8 @@ def test_model_files_are_byte_for_byte_reproducible(tmp_path):
     the temporary file it writes to)."""
     import torch
 
+    from e2sad.modelfile import save_model
     from e2sad.models import MnistCNN
-    from e2sad.train import save_model
 
     torch.manual_seed(0)
     model = MnistCNN()

@@ -11,16 +11,15 @@ import yaml
 from helpers_data import smoke_config
 from snakemake.utils import update_config
 
-from e2sad.config import load_checked
 from e2sad.data import FORMATS
-from e2sad.plan import Study
+from e2sad.plan import Plan, load_study
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def study(cfg: dict) -> Study:
-    return Study(load_checked(cfg, base_dir=REPO), base_dir=str(REPO))
+def study(cfg: dict) -> Plan:
+    return Plan.of(load_study(cfg, base_dir=REPO))
 
 
 def merged(*overlays: str) -> dict:
@@ -32,24 +31,24 @@ def merged(*overlays: str) -> dict:
 
 def test_smoke_plan():
     s = study(smoke_config())
-    assert s.active == ["mnist"]
-    t31 = s.tables["table_3_1"]
-    assert len(s.table_inputs("table_3_1")) == len(t31["models"]) * len(t31["attacks"]) * len(s.seeds)
-    assert len(s.trained_models()) == 10  # the 9 models of Table 3.1 and Hamm's
-    assert len(s.transfer_adv("table_3_2", 0)) == 6
-    assert {f for f in s.all_targets() if "/figures/" in f} == {
+    assert s.study.active == ["mnist"]
+    t31 = s.study.tables["table_3_1"]
+    assert len(s.targets.table_inputs("table_3_1")) == len(t31["models"]) * len(t31["attacks"]) * len(s.study.seeds)
+    assert len(s.targets.trained_models()) == 10  # the 9 models of Table 3.1 and Hamm's
+    assert len(s.targets.transfer_adv("table_3_2", 0)) == 6
+    assert {f for f in s.targets.all_targets() if "/figures/" in f} == {
         f"results/smoke/figures/figure_3_3{p}.{e}" for p in "ab" for e in ("pdf", "png")
     }
 
 
 def test_train_args_carry_every_hyperparameter():
     s = study(smoke_config())
-    args = s.train_args("mnist_e2sad_S")
+    args = s.commands.train_args("mnist_e2sad_S")
     for opt in ("--alpha 0.2", "--lam 0.1", "--eps1 0.3", "--eps2 0.1", "--second-step entropy", "--clip-second range"):
         assert opt in args
     assert "--dataset mnist --network cnn_a1 --normalization none" in args
     assert "--steps 4 --batch-size 32" in args
-    assert s.attack_args("ifgsm_0.3_k30") == "--attack ifgsm --eps 0.3 --k 30"
+    assert s.commands.attack_args("ifgsm_0.3_k30") == "--attack ifgsm --eps 0.3 --k 30"
 
 
 def test_changing_lambda_touches_exactly_what_depends_on_it():
@@ -58,11 +57,14 @@ def test_changing_lambda_touches_exactly_what_depends_on_it():
     cfg2 = copy.deepcopy(cfg)
     cfg2["models"]["mnist_e2sad_S"]["lam"] = 0.2
     after = study(cfg2)
-    changed = [m for m in before.models if before.train_args(m) != after.train_args(m)]
+    changed = [m for m in before.study.models if before.commands.train_args(m) != after.commands.train_args(m)]
     # the e2SAD model and the ablation's variants of it (they take the base's hyperparameters)
-    assert changed == ["mnist_e2sad_S"] + [m for m in before.models if m.startswith("mnist_e2sad_S__")]
+    assert changed == ["mnist_e2sad_S"] + [m for m in before.study.models if m.startswith("mnist_e2sad_S__")]
     assert len(changed) == 4
-    hashes = {t: (before.table_spec(t)["config_hash"], after.table_spec(t)["config_hash"]) for t in before.tables}
+    hashes = {
+        t: (before.specs.table_spec(t)["config_hash"], after.specs.table_spec(t)["config_hash"])
+        for t in before.study.tables
+    }
     moved = {t for t, (a, b) in hashes.items() if a != b}
     assert moved == {"table_3_1", "table_3_2"}  # minimax and Table 3.3 hold no e2SAD model
 
@@ -71,23 +73,23 @@ def test_svhn_left_out_without_its_files(tmp_path):
     cfg = merged()
     cfg["data"]["svhn"]["src"] = str(tmp_path / "nowhere")
     s = study(cfg)
-    assert s.active == ["mnist"]
-    assert not any("table_3_3" in t or "svhn" in t for t in s.all_targets())
+    assert s.study.active == ["mnist"]
+    assert not any("table_3_3" in t or "svhn" in t for t in s.targets.all_targets())
 
 
 def test_fashion_overlay_is_planned_from_its_declaration():
     if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     s = study(merged("config/fashion.yaml"))
-    assert s.active == ["fashion"]
-    assert s.data_source("fashion") == "/usr/share/datasets/fashion-mnist"
-    assert "--format idx --channels 1 --size 28 --classes 10" in s.prepare_args("fashion")
-    targets = s.all_targets()
+    assert s.study.active == ["fashion"]
+    assert s.commands.data_source("fashion") == "/usr/share/datasets/fashion-mnist"
+    assert "--format idx --channels 1 --size 28 --classes 10" in s.commands.prepare_args("fashion")
+    targets = s.targets.all_targets()
     assert "results/fashion/tables/fashion_whitebox.csv" in targets
     assert "results/fashion/figures/fashion_surfaceb.png" in targets
     assert not any("table_3_1" in t for t in targets)
-    assert "--eps1 0.1 --eps2 0.0333333" in s.train_args("fashion_e2sad_S")
-    assert len(s.trained_models()) == 7
+    assert "--eps1 0.1 --eps2 0.0333333" in s.commands.train_args("fashion_e2sad_S")
+    assert len(s.targets.trained_models()) == 7
 
 
 def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
@@ -97,7 +99,7 @@ def test_src_list_takes_the_first_folder_with_the_files(tmp_path):
         (full / n).write_bytes(b"")
     cfg = smoke_config()
     cfg["data"]["mnist"]["src"] = [str(tmp_path / "empty"), str(full), "../shared/data/mnist"]
-    assert study(cfg).data_source("mnist") == str(full)
+    assert study(cfg).commands.data_source("mnist") == str(full)
 
 
 def test_projection_warns_before_a_paper_run_on_the_cpu():
@@ -107,35 +109,35 @@ def test_projection_warns_before_a_paper_run_on_the_cpu():
         return [ln for ln in lines if ln.startswith("warning: the paper's scale on a CPU")]
 
     paper = study(merged())
-    seconds, lines = paper.projection("cpu", 2)
+    seconds, lines = paper.cost.projection("cpu", 2)
     assert seconds > 2 * 86400 and len(warnings(lines)) == 1 and "config/reduced.yaml" in warnings(lines)[0]
-    assert not warnings(paper.projection("cuda", 1)[1])  # on a GPU: the figures, no warning
+    assert not warnings(paper.cost.projection("cuda", 1)[1])  # on a GPU: the figures, no warning
     verdict = study(merged("config/verdict.yaml"))  # Wong et al.'s recipe on their small network: no warning
-    seconds, lines = verdict.projection("cpu", 2)
+    seconds, lines = verdict.cost.projection("cpu", 2)
     assert seconds < WARN_AFTER_S and not warnings(lines) and "(wong2020 scale)" in lines[0]
-    assert verdict.scale_note("mnist").startswith("Wong et al. 2020's MNIST recipe on network wong2020_mnist: ")
+    assert verdict.specs.scale_note("mnist").startswith("Wong et al. 2020's MNIST recipe on network wong2020_mnist: ")
     # the frontier target's own figure: its trainings and evaluations, not the `all` target's
-    frontier = verdict.frontier_flops()
+    frontier = verdict.cost.frontier_flops()
     assert frontier["train"] == sum(
-        verdict.train_cost(m) * verdict.forward_flops("mnist") * 3 for m in verdict.frontier_trained()
+        verdict.cost.train_cost(m) * verdict.cost.forward_flops("mnist") * 3 for m in verdict.study.frontier_trained()
     )
     assert frontier["evaluate"] > frontier["train"] > 0
     assert any(ln.startswith("frontier target: ") for ln in lines)
     reduced = study(merged("config/reduced.yaml"))
-    seconds, lines = reduced.projection("cpu", 2)
+    seconds, lines = reduced.cost.projection("cpu", 2)
     assert 5 * 60 < seconds < 60 * 60 and not warnings(lines) and "reduced scale" in lines[0]
     # the FLOPs of the Table A.1 CNN's forward: 2 x (28x28x32x25 + 14x14x64x800 + 3136x1024 + 1024x10)
-    assert paper.forward_flops("mnist") == 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 800 + 3136 * 1024 + 1024 * 10)
+    assert paper.cost.forward_flops("mnist") == 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 800 + 3136 * 1024 + 1024 * 10)
 
 
 def test_costliest_trainings_start_first():
     s = study(merged("config/reduced.yaml"))
-    trained = {f.split("/")[-3] for f in s.trained_models()}  # what `all` trains
-    order = sorted(trained, key=s.train_priority, reverse=True)
+    trained = {f.split("/")[-3] for f in s.targets.trained_models()}  # what `all` trains
+    order = sorted(trained, key=s.cost.train_priority, reverse=True)
     assert set(order[:2]) == {"mnist_ifgsm03_H", "mnist_ifgsm03_S"}
     # the frontier's PGD-AT and TRADES (41-42 F per step) outrank them when `frontier` runs
-    assert s.train_priority("mnist_pgd_at_H") > s.train_priority("mnist_ifgsm03_H")
-    assert s.train_priority("mnist_natural_H") < s.train_priority("mnist_e2sad_S")
+    assert s.cost.train_priority("mnist_pgd_at_H") > s.cost.train_priority("mnist_ifgsm03_H")
+    assert s.cost.train_priority("mnist_natural_H") < s.cost.train_priority("mnist_e2sad_S")
 
 
 def test_variant_overlay_goes_to_its_own_folder_and_compares(tmp_path):
@@ -150,8 +152,10 @@ def test_variant_overlay_goes_to_its_own_folder_and_compares(tmp_path):
     variant = copy.deepcopy(cfg)
     update_config(variant, {"results": str(tmp_path / "variant"), "models": {"mnist_e2sad_S": {"lam": 0.2}}})
     s = study(variant)
-    assert all(t.startswith(str(tmp_path / "variant")) for t in s.all_targets())
-    assert "--lam 0.2" in s.train_args("mnist_e2sad_S") and "--alpha 0.2" in s.train_args("mnist_e2sad_S")
+    assert all(t.startswith(str(tmp_path / "variant")) for t in s.targets.all_targets())
+    assert "--lam 0.2" in s.commands.train_args("mnist_e2sad_S") and "--alpha 0.2" in s.commands.train_args(
+        "mnist_e2sad_S"
+    )
     for folder, lam, acc in (("base", 0.1, 0.5), ("variant", 0.2, 0.75)):
         ev = tmp_path / folder / "eval" / "mnist_e2sad_S" / "seed0"
         ev.mkdir(parents=True)
@@ -175,8 +179,8 @@ def test_gpu_jobs_take_one_gpu_slot_and_cpu_jobs_none():
     cpu["compute"]["device"] = "cpu"
     gpu = copy.deepcopy(cpu)
     gpu["compute"]["device"] = "cuda"
-    assert study(cpu).gpu_slot() == 0 and study(gpu).gpu_slot() == 1
-    assert study(gpu).device() == "cuda"
+    assert study(cpu).study.gpu_slot() == 0 and study(gpu).study.gpu_slot() == 1
+    assert study(gpu).study.device() == "cuda"
     profile = yaml.safe_load((REPO / "workflow/profiles/gpu/profile.yaml").read_text())
     assert "gpu_slots=4" in profile["resources"]
     for rules in ("train", "attack", "science", "frontier"):
@@ -188,10 +192,12 @@ def test_compile_key_reaches_the_training_command_line_only_when_set():
     every training as --compile MODE; with the default (none) no training carries it."""
     cfg = smoke_config()
     plain = study(cfg)
-    assert not any("--compile" in plain.train_args(m) for m in plain.models)
+    assert not any("--compile" in plain.commands.train_args(m) for m in plain.study.models)
     cfg["compute"]["compile"] = "reduce-overhead"
     s = study(cfg)
-    assert len(s.models) > 10 and all("--compile reduce-overhead" in s.train_args(m) for m in s.models)
+    assert len(s.study.models) > 10 and all(
+        "--compile reduce-overhead" in s.commands.train_args(m) for m in s.study.models
+    )
 
 
 def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost():
@@ -215,10 +221,10 @@ def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost(
     plain = study(copy.deepcopy(cfg))
     cfg["compute"]["merge_clean"] = True
     merged = study(cfg)
-    assert "--merge-clean" in merged.train_args("mnist_e2sad_S") and "--merge-clean" in merged.train_args(
-        "mnist_fgsm03_H"
-    )
-    assert not any("--merge-clean" in merged.train_args(m) for m in ("mnist_natural_H", "mnist_fgsm_rs_H"))
-    assert not any("--merge-clean" in plain.train_args(m) for m in plain.models)
-    assert merged.train_cost("mnist_e2sad_S") < plain.train_cost("mnist_e2sad_S")
-    assert merged.train_cost("mnist_fgsm_rs_H") == plain.train_cost("mnist_fgsm_rs_H")
+    assert "--merge-clean" in merged.commands.train_args(
+        "mnist_e2sad_S"
+    ) and "--merge-clean" in merged.commands.train_args("mnist_fgsm03_H")
+    assert not any("--merge-clean" in merged.commands.train_args(m) for m in ("mnist_natural_H", "mnist_fgsm_rs_H"))
+    assert not any("--merge-clean" in plain.commands.train_args(m) for m in plain.study.models)
+    assert merged.cost.train_cost("mnist_e2sad_S") < plain.cost.train_cost("mnist_e2sad_S")
+    assert merged.cost.train_cost("mnist_fgsm_rs_H") == plain.cost.train_cost("mnist_fgsm_rs_H")

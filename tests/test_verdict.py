@@ -104,7 +104,7 @@ def test_no_product_speaks_another_vocabulary():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    files = list((repo / "e2sad" / "science").glob("*.py")) + list((repo / "report").glob("science_*.rst"))
+    files = list((repo / "e2sad" / "science").rglob("*.py")) + list((repo / "report").glob("science_*.rst"))
     files += list((repo / "report").glob("frontier*.rst"))
     for f in files:
         text = f.read_text()

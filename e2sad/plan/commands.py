@@ -1,27 +1,34 @@
 """Command-line options of each job: every hyperparameter explicit, read from the resolved config
-(no default restated here: the schema holds them, :func:`e2sad.config.resolve_config` applies them)."""
+(no default restated here: the schema holds them, :func:`e2sad.config.schema.resolve_config` applies them)."""
 
 from __future__ import annotations
 
 import os
 
 from ..attacks import ATTACKS
-from ..config import dataset_folder
-from ..data import source_files
+from ..data import dataset_folder, source_digests, source_files
 from ..defenses import DEFENSES
+from ..errors import DataError
+from ..provenance import read_sidecar, sidecar_path
+from .frontier import FrontierPlan
+from .study import Study
 
 
 class Commands:
-    """Mixin of :class:`e2sad.plan.Study`: the options of ``python -m e2sad <command>``."""
+    """The options of ``python -m e2sad <command>`` for each job of a :class:`~.study.Study`."""
+
+    def __init__(self, study: Study, frontier: FrontierPlan):
+        self.study = study
+        self.frontier = frontier
 
     def data_source(self, dataset: str) -> str:
         """The folder prepare-data reads (the first of ``src`` that holds the files)."""
-        return str(dataset_folder(self.config["data"][dataset], self.base_dir))
+        return str(dataset_folder(self.study.config["data"][dataset], self.study.base_dir))
 
     def data_sources(self, dataset: str) -> list[str]:
         """The original files of a dataset (none to wait for when download is set and they are absent)."""
-        files = [str(f) for f in source_files(self.config["data"][dataset]["format"], self.data_source(dataset))]
-        if self.config["data"][dataset]["download"] and not all(map(os.path.isfile, files)):
+        files = [str(f) for f in source_files(self.study.config["data"][dataset]["format"], self.data_source(dataset))]
+        if self.study.config["data"][dataset]["download"] and not all(map(os.path.isfile, files)):
             return []
         return files
 
@@ -30,12 +37,8 @@ class Commands:
         ``ancient`` (a new copy of the same bytes, e.g. a re-mounted ``../shared/data``, re-runs
         nothing), so a prepared file whose recorded digests (:func:`e2sad.data.source_digests`)
         differ from the files' bytes now is an error that names both and the way out."""
-        from ..data import source_digests
-        from ..errors import DataError
-        from ..provenance import read_sidecar, sidecar_path
-
-        for dataset in self.config["data"]:
-            prepared = self.layout.path("data", dataset=dataset)
+        for dataset in self.study.config["data"]:
+            prepared = self.study.layout.path("data", dataset=dataset)
             if not sidecar_path(prepared).is_file():
                 continue
             recorded = read_sidecar(prepared).get("sources") or {}  # none: prepared before digests
@@ -49,7 +52,7 @@ class Commands:
                 )
 
     def prepare_args(self, dataset: str) -> str:
-        d = self.config["data"][dataset]
+        d = self.study.config["data"][dataset]
         lo, hi = d["pixel_range"]
         args = [
             f"--format {d['format']}",
@@ -66,20 +69,20 @@ class Commands:
 
     def net_args(self, model: str) -> str:
         """The dataset and the paper's network a model is built as."""
-        ds = self.dataset_of(model)
-        d = self.config["data"][ds]
+        ds = self.study.dataset_of(model)
+        d = self.study.config["data"][ds]
         return f"--dataset {ds} --network {d['network']} --normalization {d['normalization']}"
 
     def train_args(self, model: str) -> str:
         """Every hyperparameter of a model's training as explicit options."""
-        m = self.models[model]
-        t = self.training_of(model)
-        c = self.compute
+        m = self.study.models[model]
+        t = self.study.training_of(model)
+        c = self.study.compute
         args = [
             self.net_args(model),
             f"--defense {m['defense']}",
             f"--smoothing {m.get('smoothing') or 'none'}",
-            f"--steps {self.steps_of(model)}",
+            f"--steps {self.study.steps_of(model)}",
             f"--batch-size {t['batch_size']}",
             f"--optimizer {t['optimizer']}",
             f"--lr {t['lr']}",
@@ -98,26 +101,26 @@ class Commands:
 
     def attack_args(self, attack: str) -> str:
         """An attack (of ``attacks`` or ``robustness.attacks``) as explicit options."""
-        a = self.science_attacks[attack]
+        a = self.study.science_attacks[attack]
         return " ".join([f"--attack {a['kind']}"] + ATTACKS.cli_args(a["kind"], a))
 
     def eval_args(self, model: str, section: dict | None = None) -> str:
         """Test subset, batch size, device and network of an evaluation (``section``: the
         ``evaluation`` section, or a science section with its own ``n_test`` and ``batch_size``)."""
-        section = self.config["evaluation"] if section is None else section
+        section = self.study.config["evaluation"] if section is None else section
         args = [
             self.net_args(model),
             f"--batch-size {section['batch_size']}",
-            f"--device {self.compute['device']}",
+            f"--device {self.study.compute['device']}",
         ]
-        if self.compute["channels_last"]:
+        if self.study.compute["channels_last"]:
             args.append("--channels-last")
         if section["n_test"]:
             args.append(f"--n {section['n_test']}")
         return " ".join(args)
 
     def sweep_args(self, sweep: str) -> str:
-        s = self.sanity["sweeps"][sweep]
+        s = self.study.sanity["sweeps"][sweep]
         args = [f"--attack {s['kind']}"]
         for key, opt in (("k", "--k"), ("restarts", "--restarts"), ("seed", "--attack-seed")):
             if key in s:
@@ -125,11 +128,11 @@ class Commands:
         return " ".join(args)
 
     def snapshot_args(self, model: str, seed) -> str:
-        steps = self.snapshot_steps(model)
+        steps = self.frontier.snapshot_steps(model)
         if not steps:
             return ""
-        return f"--snapshots {' '.join(map(str, steps))} --snapshot-dir {self.snapshot_dir(model, seed)}"
+        return f"--snapshots {' '.join(map(str, steps))} --snapshot-dir {self.study.snapshot_dir(model, seed)}"
 
     def snapshot_eval_args(self, model: str) -> str:
-        fr = self.frontier
+        fr = self.study.frontier
         return self.eval_args(model, {"n_test": fr["snapshot_n_test"], "batch_size": fr["batch_size"]})

@@ -4,7 +4,10 @@ the workflow prints before any job runs."""
 from __future__ import annotations
 
 from ..attacks import ATTACKS
-from ..defenses import PASS_COST, step_cost
+from ..defenses import PASS_COST
+from .models import entry_cost
+from .study import Study
+from .targets import Targets
 
 #: sustained FLOP/s of one job, for the projection printed before a run: one CPU thread, one GPU
 #: (how they were measured, on which machines: docs/performance.md, "Projection rates")
@@ -26,28 +29,28 @@ def _duration(seconds: float) -> str:
 
 
 class Cost:
-    """Mixin of :class:`e2sad.plan.Study`: costs in forward passes of one image, and in FLOPs."""
+    """The costs of a :class:`~.study.Study`'s jobs in forward passes of one image, and in FLOPs."""
 
-    def _entry_cost(self, m: dict) -> float:
-        """One training step of a model entry in forward passes of one image (batch x passes)."""
-        return self._entry_training(m)["batch_size"] * step_cost(m["defense"], m, self.compute["merge_clean"])
+    def __init__(self, study: Study, targets: Targets):
+        self.study = study
+        self.targets = targets
 
     def train_cost(self, model: str) -> float:
         """A training job's cost in forward passes of one image: steps x batch x the step's passes
         (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
-        return self.steps_of(model) * self._entry_cost(self.models[model])
+        return self.study.steps_of(model) * entry_cost(self.study.config, self.study.models[model])
 
     def forward_flops(self, dataset: str, network: str | None = None) -> float:
         """FLOPs of one forward of one image through the dataset's network (or ``network`` on its images)."""
-        from ..models import build_model, forward_flops
+        from ..models import build_model, forward_flops  # torch kept out of the plan's start-up
 
-        d = self.config["data"][dataset]
+        d = self.study.config["data"][dataset]
         net = build_model(network or d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
         return float(forward_flops(net, (d["channels"], d["size"], d["size"])))
 
     def eval_cost(self, model: str, attack: str, n) -> float:
         """An evaluation's cost in forward passes of one image: the attack's declared passes + 1 F."""
-        a = self.science_attacks[attack]
+        a = self.study.science_attacks[attack]
         passes = ATTACKS.get_decl(a["kind"]).extra.get("passes", lambda p: {"F": 1, "B_in": 1})(a)
         per_image = 1 + sum(k * PASS_COST[p] for p, k in passes.items())
         return (n or DEFAULT_TEST_SIZE) * per_image
@@ -55,29 +58,32 @@ class Cost:
     def _table_eval_flops(self, fwd: dict) -> float:
         """The tables' evaluations: white-box attacks (one job per dataset, model, attack, whichever
         tables share it; one forward when it reads a transfer craft's examples), transfer targets."""
-        n = self.config["evaluation"]["n_test"] or DEFAULT_TEST_SIZE
+        n = self.study.config["evaluation"]["n_test"] or DEFAULT_TEST_SIZE
         flops, attacked, read = 0.0, set(), set()
-        for t in self.tables.values():
-            if t["dataset"] not in self.active:
+        for t in self.study.tables.values():
+            if t["dataset"] not in self.study.active:
                 continue
             if t["kind"] == "whitebox":
                 for m, a in {(m, a) for m in t["models"] for a in t["attacks"]}:
-                    (read if self.crafted_adv(m, 0, a) else attacked).add((t["dataset"], m, a))
+                    (read if self.targets.crafted_adv(m, 0, a) else attacked).add((t["dataset"], m, a))
             else:
                 attacked |= {(t["dataset"], s, t["attack"]) for s in t["substitutes"]}
                 flops += len(t["models"]) * len(t["substitutes"]) * n * fwd[t["dataset"]]
-        flops += sum(self.eval_cost(m, a, n) * fwd[d] for d, m, a in attacked) * len(self.seeds)
-        flops += sum(n * fwd[d] for d, _, _ in read) * len(self.seeds)
+        flops += sum(self.eval_cost(m, a, n) * fwd[d] for d, m, a in attacked) * len(self.study.seeds)
+        flops += sum(n * fwd[d] for d, _, _ in read) * len(self.study.seeds)
         return flops
 
     def projected_flops(self) -> dict[str, float]:
         """FLOPs of the study that ``all`` builds: its trainings and its evaluations (white-box,
         transfer crafts and targets, loss surfaces); the science checks are not counted."""
-        fwd = {d: self.forward_flops(d) for d in self.active}
-        train = sum(self.train_cost(m) * fwd[self.dataset_of(m)] * len(self.seeds) for m in self.trained_names())
+        fwd = {d: self.forward_flops(d) for d in self.study.active}
+        train = sum(
+            self.train_cost(m) * fwd[self.study.dataset_of(m)] * len(self.study.seeds)
+            for m in self.targets.trained_names()
+        )
         evals = self._table_eval_flops(fwd)
-        for f in self.figures.values():
-            if f["dataset"] in self.active:
+        for f in self.study.figures.values():
+            if f["dataset"] in self.study.active:
                 grid = f["points"] ** 2 * f["n"] + sum(self.eval_cost(None, a, f["n"]) for a in f["panels"].values())
                 evals += len(f["models"]) * grid * fwd[f["dataset"]]
         return {"train": train, "evaluate": evals}
@@ -86,11 +92,12 @@ class Cost:
         """FLOPs of the ``frontier`` target: its trainings (declared and equal-cost models) and its
         evaluations, each attack counted on every image (an upper bound: AutoAttack's later
         attacks only run on the images the earlier ones left)."""
-        if not self.frontier_active():
+        if not self.study.frontier_active():
             return {"train": 0.0, "evaluate": 0.0}
-        fr, seeds = self.frontier, len(self.frontier_seeds())
+        fr = self.study.frontier
+        seeds = len(fr["seeds"])
         fwd = self.forward_flops(fr["dataset"])
-        trained = self.frontier_trained()
+        trained = self.study.frontier_trained()
         train = sum(self.train_cost(m) for m in trained) * fwd * seeds
         evals = sum(self.eval_cost(m, a, fr["n_test"]) for m in trained for a in fr["attacks"]) * fwd * seeds
         return {"train": train, "evaluate": evals}
@@ -109,7 +116,7 @@ class Cost:
         lines = [
             f"plan (target all): {total / 1e12:,.1f} TFLOP ({share:.0f} % training), "
             f"projected {_duration(seconds)} on {where} at {RATES[kind] / 1e9:,.0f} GFLOP/s per job "
-            f"({self.config['scale']} scale)"
+            f"({self.study.config['scale']} scale)"
         ]
         frontier = self.frontier_flops()
         if sum(frontier.values()):
@@ -118,7 +125,7 @@ class Cost:
                 f"frontier target: {f_total / 1e12:,.1f} TFLOP ({100 * frontier['train'] / f_total:.0f} % training), "
                 f"at most {_duration(f_total / (RATES[kind] * parallel))} on {where} (attacks counted on every image)"
             )
-        if kind == "cpu" and self.config["scale"] == "paper" and seconds > WARN_AFTER_S:
+        if kind == "cpu" and self.study.config["scale"] == "paper" and seconds > WARN_AFTER_S:
             lines.append(
                 f"warning: the paper's scale on a CPU takes about {_duration(seconds)} here; for a laptop run: "
                 "snakemake --cores 2 all --configfile config/reduced.yaml"
@@ -128,5 +135,5 @@ class Cost:
     def train_priority(self, model: str) -> int:
         """Snakemake priority of a training job: the costliest start first, so that no core
         idles at the end of a study while one long training runs alone."""
-        costs = sorted({self.train_cost(m) for m in self.models})
+        costs = sorted({self.train_cost(m) for m in self.study.models})
         return 1 + costs.index(self.train_cost(model))

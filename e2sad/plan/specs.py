@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import re
 
+from ..defenses import step_cost
 from ..provenance import config_hash
+from ..science.published import PUBLISHED
+from .cost import Cost
+from .frontier import FrontierPlan
+from .models import SEP
+from .science_targets import ScienceTargets
+from .study import STATEMENTS_TABLE, Study
 
 
 def hashed(spec: dict) -> dict:
@@ -15,23 +22,29 @@ def hashed(spec: dict) -> dict:
 
 
 class Specs:
-    """Mixin of :class:`e2sad.plan.Study`: the specs of the paper's artifacts and the notes on scale."""
+    """The specs of a :class:`~.study.Study`'s artifacts (paper, science, frontier) and the notes on scale."""
+
+    def __init__(self, study: Study, science: ScienceTargets, cost: Cost, frontier: FrontierPlan):
+        self.study = study
+        self.science = science
+        self.cost = cost
+        self.frontier = frontier
 
     def scale_note(self, dataset: str) -> str:
         """What the numbers are: scale, budget, test-set size."""
-        t = self.config["training"][dataset]
-        n = self.config["evaluation"]["n_test"] or "all"
-        seeds = len(self.seeds)
+        t = self.study.config["training"][dataset]
+        n = self.study.config["evaluation"]["n_test"] or "all"
+        seeds = len(self.study.seeds)
         note = (
-            f"{self.config['scale']} scale: {t['steps']} iterations of batch {t['batch_size']}, "
-            f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, precision {self.compute['precision']}"
+            f"{self.study.config['scale']} scale: {t['steps']} iterations of batch {t['batch_size']}, "
+            f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, precision {self.study.compute['precision']}"
         )
-        if self.config["scale"] == "smoke":
+        if self.study.config["scale"] == "smoke":
             note = f"SMOKE OUTPUT, NOT A RESULT: {note}"
-        elif self.config["scale"] == "wong2020":
-            network = self.config["data"][dataset].get("network", "the dataset's default")
+        elif self.study.config["scale"] == "wong2020":
+            network = self.study.config["data"][dataset].get("network", "the dataset's default")
             note = note.replace("wong2020 scale: ", f"Wong et al. 2020's MNIST recipe on network {network}: ", 1)
-        elif self.config["scale"] != "paper":
+        elif self.study.config["scale"] != "paper":
             seen = t["steps"] * t["batch_size"]
             note += f" ({seen:,} training images seen); the paper's numbers are not expected at this budget"
         return note
@@ -40,21 +53,21 @@ class Specs:
         """scale_note, and the test subset (n: None = all) and seeds of the check."""
         subset = f"the first {n}" if n else "all"
         note = f"{self.scale_note(dataset)}; this check on {subset} test images"
-        if seeds is not None and list(seeds) != list(self.seeds):
+        if seeds is not None and list(seeds) != list(self.study.seeds):
             note += f" and seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only"
         return note
 
-    def _model_info(self, models, *keys: str) -> dict:
-        return {m: {k: self.models[m][k] for k in ("column", "label", *keys)} for m in models}
+    def model_info(self, models, *keys: str) -> dict:
+        return {m: {k: self.study.models[m][k] for k in ("column", "label", *keys)} for m in models}
 
     def table_spec(self, name: str) -> dict:
-        t = self.tables[name]
+        t = self.study.tables[name]
         if t["kind"] == "whitebox":
             rows = t["attacks"]
-            row_labels = {a: self.attacks[a]["label"] for a in rows}
+            row_labels = {a: self.study.attacks[a]["label"] for a in rows}
         else:
             rows = t["substitutes"]
-            row_labels = {s: f"{self.models[s]['column']} ({self.models[s]['label']})" for s in rows}
+            row_labels = {s: f"{self.study.models[s]['column']} ({self.study.models[s]['label']})" for s in rows}
         return hashed(
             {
                 "name": name,
@@ -64,109 +77,215 @@ class Specs:
                 "rows": rows,
                 "row_labels": row_labels,
                 "models": t["models"],
-                "model_info": self._model_info(t["models"]),
+                "model_info": self.model_info(t["models"]),
                 "note": self.scale_note(t["dataset"]),
                 "config": {
-                    "models": {m: self.models[m] for m in t["models"] + t.get("substitutes", [])},
-                    "attacks": {a: self.attacks[a] for a in t.get("attacks", [t.get("attack")])},
-                    "training": self.config["training"][t["dataset"]],
-                    "evaluation": self.config["evaluation"],
-                    "seeds": self.seeds,
-                    "scale": self.config["scale"],
+                    "models": {m: self.study.models[m] for m in t["models"] + t.get("substitutes", [])},
+                    "attacks": {a: self.study.attacks[a] for a in t.get("attacks", [t.get("attack")])},
+                    "training": self.study.config["training"][t["dataset"]],
+                    "evaluation": self.study.config["evaluation"],
+                    "seeds": self.study.seeds,
+                    "scale": self.study.config["scale"],
                 },
             }
         )
 
     def cost_spec(self) -> dict:
-        return {"note": self.scale_note(self.active[0] if self.active else self.config["datasets"][0])}
+        return {
+            "note": self.scale_note(self.study.active[0] if self.study.active else self.study.config["datasets"][0])
+        }
 
     def artifact_name(self, name: str) -> str:
         """A table's or figure's paper name from its title ('Table 3.1', 'Figure 3.3'), else its config name."""
-        entry = self.tables[name] if name in self.tables else self.figures[name]
+        entry = self.study.tables[name] if name in self.study.tables else self.study.figures[name]
         match = re.match(r"(Table|Figure) [0-9.]*[0-9]", entry["title"])
         return match.group(0) if match else name
 
     def surface_labels(self, figure: str) -> list[str]:
-        return [f"{self.models[m]['column']} ({self.models[m]['label']})" for m in self.figures[figure]["models"]]
+        return [
+            f"{self.study.models[m]['column']} ({self.study.models[m]['label']})"
+            for m in self.study.figures[figure]["models"]
+        ]
 
     def surface_title(self, figure: str, panel: str) -> str:
-        f = self.figures[figure]
-        attack = self.attacks[f["panels"][panel]]["label"]
+        f = self.study.figures[figure]
+        attack = self.study.attacks[f["panels"][panel]]["label"]
         return f"{f['title']} ({panel}): {attack} directions; {self.scale_note(f['dataset'])}"
 
     def ablation_spec(self) -> dict:
-        name = self.ablation["table"]
-        t = self.tables[name]
-        base = self.ablation["base"]
+        name = self.study.ablation["table"]
+        t = self.study.tables[name]
+        base = self.study.ablation["base"]
         return hashed(
             {
                 "title": f"Second-step ablation of {base}: each reading of eq. 3.2 at the same budget and seeds",
                 "base": base,
-                "variants": self.ablation_variants,
+                "variants": self.study.ablation_variants,
                 "attacks": t["attacks"],
-                "attack_labels": {a: self.attacks[a]["label"] for a in t["attacks"]},
+                "attack_labels": {a: self.study.attacks[a]["label"] for a in t["attacks"]},
                 "paper_table": t["paper_table"],
                 "paper_model": base,
                 "note": self.scale_note(t["dataset"]),
                 "config": {
-                    "models": {m: self.models[m] for m in self.ablation_variants.values()},
-                    "training": self.config["training"][t["dataset"]],
-                    "evaluation": self.config["evaluation"],
-                    "seeds": self.seeds,
+                    "models": {m: self.study.models[m] for m in self.study.ablation_variants.values()},
+                    "training": self.study.config["training"][t["dataset"]],
+                    "evaluation": self.study.config["evaluation"],
+                    "seeds": self.study.seeds,
                 },
             }
         )
 
     def robustness_spec(self) -> dict:
-        models, attacks, clean = self.robust_models(), self.robust_attacks(), self.clean_attack()
-        rb = self.robust
+        models, attacks, clean = (
+            self.science.robust_models(),
+            self.science.robust_attacks(),
+            self.science.clean_attack(),
+        )
+        rb = self.study.robust
         return hashed(
             {
                 "title": "Stronger evaluation: the paper's attack beside the strongest attack found",
                 "models": models,
-                "model_info": self._model_info(models),
+                "model_info": self.model_info(models),
                 "reference": rb["reference"],
                 "attacks": attacks,
                 "clean": clean,
-                "attack_labels": {a: self.science_attacks[a]["label"] for a in attacks + [clean] if a},
-                "paper_table": self._active_tables(rb["tables"])[0],
+                "attack_labels": {a: self.study.science_attacks[a]["label"] for a in attacks + [clean] if a},
+                "paper_table": self.study.active_tables(rb["tables"])[0],
                 "flag_drop": rb["flag_drop"],
-                "note": self.science_note(self.dataset_of(models[0]), rb["n_test"], self.robust_seeds),
+                "note": self.science_note(self.study.dataset_of(models[0]), rb["n_test"], self.study.robust_seeds),
                 "config": {
-                    "attacks": {a: self.science_attacks[a] for a in attacks},
+                    "attacks": {a: self.study.science_attacks[a] for a in attacks},
                     "n_test": rb["n_test"],
-                    "seeds": self.robust_seeds,
+                    "seeds": self.study.robust_seeds,
                 },
             }
         )
 
     def sanity_spec(self) -> dict:
-        models = self.sanity_models()
+        models = self.science.sanity_models()
         attacks, transfer = {}, {}
-        for name in self.sanity_tables():
-            for a in self._table_attacks(name):
-                attacks[a] = {k: self.attacks[a][k] for k in ("kind", "eps", "k") if k in self.attacks[a]}
-            if self.tables[name]["kind"] == "transfer":
-                transfer[name] = self.tables[name]["attack"]
-        s = self.sanity
+        for name in self.science.sanity_tables():
+            for a in self.science.table_attacks(name):
+                attacks[a] = {k: self.study.attacks[a][k] for k in ("kind", "eps", "k") if k in self.study.attacks[a]}
+            if self.study.tables[name]["kind"] == "transfer":
+                transfer[name] = self.study.tables[name]["attack"]
+        s = self.study.sanity
         return hashed(
             {
                 "models": models,
-                "model_labels": {m: f"{self.models[m]['column']}, {self.models[m]['label']}" for m in models},
+                "model_labels": {
+                    m: f"{self.study.models[m]['column']}, {self.study.models[m]['label']}" for m in models
+                },
                 "attacks": attacks,
                 "transfer_attacks": transfer,
                 "sweep_labels": {n: x["label"] for n, x in s["sweeps"].items()},
-                "note": self.science_note(self.dataset_of(models[0]), s["n_test"], self.sanity_seeds),
-                "config": {"eps": s["eps"], "sweeps": s["sweeps"], "n_test": s["n_test"], "seeds": self.sanity_seeds},
+                "note": self.science_note(self.study.dataset_of(models[0]), s["n_test"], self.study.sanity_seeds),
+                "config": {
+                    "eps": s["eps"],
+                    "sweeps": s["sweeps"],
+                    "n_test": s["n_test"],
+                    "seeds": self.study.sanity_seeds,
+                },
             }
         )
 
     def statements_spec(self) -> dict:
-        from .study import STATEMENTS_TABLE
-
-        t = self.tables[STATEMENTS_TABLE]
+        t = self.study.tables[STATEMENTS_TABLE]
         keep = ("kind", "eps", "k")
         return {
-            "attacks": {a: {k: self.attacks[a][k] for k in keep if k in self.attacks[a]} for a in t["attacks"]},
+            "attacks": {
+                a: {k: self.study.attacks[a][k] for k in keep if k in self.study.attacks[a]} for a in t["attacks"]
+            },
             "note": self.scale_note(t["dataset"]),
         }
+
+    def published_points(self) -> list[dict]:
+        """The published results of the frontier's defenses (:mod:`e2sad.science.published`) under
+        its attacks, each at its own training cost: its steps x batch x the defense's passes (with
+        the frontier model's hyperparameters) x its network's forward FLOPs."""
+        fr = self.study.frontier
+        by_defense = {}
+        for m in fr["models"]:
+            by_defense.setdefault(self.study.models[m]["defense"], self.study.models[m])
+        out = []
+        for p in PUBLISHED:
+            if p.dataset != fr["dataset"] or p.defense not in by_defense:
+                continue
+            values = {a: v for a, v in p.values().items() if a in fr["attacks"]}
+            if not values:
+                continue
+            m = by_defense[p.defense]
+            passes = step_cost(p.defense, m, self.study.compute["merge_clean"])
+            flops = p.steps * p.batch_size * passes * self.cost.forward_flops(fr["dataset"], p.network)
+            out.append(
+                {
+                    "key": p.key,
+                    "defense": p.defense,
+                    "label": p.label,
+                    "source": p.source,
+                    "network": p.network,
+                    "steps": p.steps,
+                    "batch_size": p.batch_size,
+                    "tflop": flops / 1e12,
+                    "accuracies": values,
+                    "tolerance": {a: t for a, t in p.tolerance.items() if a in values},
+                }
+            )
+        return out
+
+    def frontier_spec(self) -> dict:
+        fr = self.study.frontier
+        trained = self.study.frontier_trained()
+        fwd = self.cost.forward_flops(fr["dataset"])
+        info = self.model_info(trained, "defense")
+        for m in trained:
+            info[m].update(steps=self.study.steps_of(m), tflop=self.cost.train_cost(m) * fwd / 1e12)
+        natural = next((m for m in trained if self.study.models[m]["defense"] == "natural" and SEP not in m), None)
+        return hashed(
+            {
+                "title": fr["title"],
+                "cells": [list(c) for c in self.study.cells],
+                "budgets": list(fr["budgets"]),
+                "unit_steps": fr.get("budget_steps", self.study.steps_of(fr["budget"])),
+                "attacks": list(fr["attacks"]),
+                "attack_labels": {a: self.study.science_attacks[a]["label"] for a in fr["attacks"]},
+                "model_info": info,
+                "robust": fr["robust"],
+                "reference": fr.get("reference"),
+                "natural": natural,
+                "budget": fr["budget"],
+                "overfit_drop": fr["overfit_drop"],
+                **self._overfit_gap(),
+                "published": self.published_points(),
+                "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier.seeds()),
+                "config": {k: fr[k] for k in sorted(fr)},
+            }
+        )
+
+    def snapshot_spec(self) -> dict:
+        fr = self.study.frontier
+        attacks = list(fr["snapshot_attacks"])
+        kinds = {a: self.study.science_attacks[a]["kind"] for a in attacks}
+        return hashed(
+            {
+                "title": "Robustness along training",
+                "models": list(fr["models"]),
+                "model_info": self.model_info(fr["models"], "defense"),
+                "attacks": attacks,
+                "attack_labels": {a: self.study.science_attacks[a]["label"] for a in attacks},
+                "single_step": next((a for a in attacks if kinds[a] == "fgsm"), None),
+                "iterative": next((a for a in attacks if kinds[a] != "fgsm"), None),
+                "overfit_drop": fr["overfit_drop"],
+                "note": self.science_note(fr["dataset"], fr["snapshot_n_test"], self.frontier.seeds()),
+                "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")}
+                | self._overfit_gap(),
+                **self._overfit_gap(),
+            }
+        )
+
+    def _overfit_gap(self) -> dict:
+        """``frontier.overfit_gap`` in a spec only when set (unset, the specs and their hashes are
+        what they were before the key existed)."""
+        gap = self.study.frontier.get("overfit_gap")
+        return {} if gap is None else {"overfit_gap": gap}

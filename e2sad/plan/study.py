@@ -1,70 +1,63 @@
-"""The plan's core: the checked config, the models it trains and where each file lives."""
+"""The study: a small record of what one checked config plans (the resolved config, the layout, the
+active datasets, every model it trains and the frontier's cells).  The objects that read it
+(:mod:`.targets`, :mod:`.science`, :mod:`.commands`, :mod:`.cost`, :mod:`.specs`,
+:mod:`.frontier`) take it; :func:`load_study` is the workflow's and the tests' entry point."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..config import CheckedConfig
-from ..science import ablation_models, ablation_variant_models, frontier_models
-from .commands import Commands
-from .cost import Cost
-from .frontier import Frontier
+from ..config.checked import load_checked
+from ..runtime import device_name
 from .layout import Layout
-from .specs import Specs
-from .targets import Targets
-
-#: separator of derived model names (<model>__equal_cost)
-SEP = "__"
+from .models import ablation_variant_models, entry_cost, steps_of, study_models, training_of
 
 #: the table whose rows the checked statements read (the paper's qualitative claims are about it)
 STATEMENTS_TABLE = "table_3_1"
 
 
-def _regex(names) -> str:
+def name_regex(names) -> str:
     """A wildcard constraint matching exactly these names."""
     return "|".join(re.escape(n) for n in names) or "__none__"
 
 
-class Study(Commands, Cost, Specs, Targets, Frontier):
-    """The plan of one checked config (:func:`e2sad.config.load_checked`); ``base_dir``: the
-    workflow's folder.  The concerns live in the mixins' modules; this class holds the facts they
-    share: the resolved config, the models (declared and derived), the active datasets, the layout."""
+@dataclass
+class Study:
+    """One checked config's plan: ``config`` resolved, ``active`` datasets (files there), ``models``
+    (declared and derived, by name), the frontier's ``cells`` (declared model, protocol, trained
+    model, budget multiple), ``base_dir`` the workflow's folder."""
 
-    def __init__(self, checked: CheckedConfig, base_dir: str = "."):
-        config = checked.config
-        self.config = config
-        self.base_dir = base_dir
-        self.active = list(checked.active)
-        self.layout = Layout(config["results"])
-        self.results = config["results"]
-        self.seeds = config["seeds"]
-        self.compute = config["compute"]
-        self.attacks = config["attacks"]
-        self.tables = config["tables"]
-        self.figures = config["figures"]
-        self.ablation = config.get("ablation") or {}
-        self.robust = config.get("robustness") or {}
-        self.sanity = config.get("sanity") or {}
-        self.frontier = config.get("frontier") or {}
+    config: dict
+    active: list[str]
+    models: dict[str, dict]
+    cells: list[tuple]
+    base_dir: str = "."
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        c = self.config
+        self.layout = Layout(c["results"])
+        self.seeds = c["seeds"]
+        self.compute = c["compute"]
+        self.attacks = c["attacks"]
+        self.tables = c["tables"]
+        self.figures = c["figures"]
+        self.ablation = c.get("ablation") or {}
+        self.robust = c.get("robustness") or {}
+        self.sanity = c.get("sanity") or {}
+        self.frontier = c.get("frontier") or {}
         self.robust_seeds = self.robust["seeds"] if self.robust else []
         self.sanity_seeds = self.sanity["seeds"] if self.sanity else []
-        self.ablation_variants = ablation_variant_models(config)
-        # the ablation's variants and the frontier's equal-cost models (<model>__equal_cost, with
-        # their own steps) join the declared models: rules train/evaluate build them all
-        self.models = {**config["models"], **ablation_models(config)}
-        self.models.update(frontier_models(config, self._entry_cost))
+        self.ablation_variants = ablation_variant_models(c)
         self.science_attacks = {**self.attacks, **self.robust.get("attacks", {})}
 
     # ---- where the jobs run
 
     def device(self) -> str:
         """compute.device with ``auto`` resolved: cuda when torch sees a GPU here, else cpu."""
-        device = self.compute["device"]
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return device
+        return device_name(self.compute["device"])
 
     def gpu_slot(self) -> int:
         """Units of the Snakemake resource ``gpu_slots`` a training or evaluation job takes: 1 on
@@ -76,34 +69,32 @@ class Study(Commands, Cost, Specs, Targets, Frontier):
 
     def wildcards(self) -> dict[str, str]:
         return {
-            "model": _regex(self.models),
-            "attack": _regex(self.attacks),
+            "model": name_regex(self.models),
+            "attack": name_regex(self.attacks),
             "seed": r"\d+",
-            "dataset": _regex(self.config["data"]),
+            "dataset": name_regex(self.config["data"]),
         }
-
-    def regex(self, names) -> str:
-        return _regex(names)
 
     def dataset_of(self, model: str) -> str:
         return self.models[model]["dataset"]
 
     def steps_of(self, model: str) -> int:
-        """Training iterations of a model: its own ``train_steps`` (the frontier's equal-cost models),
-        else its dataset's ``training.<dataset>.steps``."""
-        m = self.models[model]
-        return int(m.get("train_steps", self.config["training"][m["dataset"]]["steps"]))
+        """Training iterations of a model (:func:`e2sad.plan.models.steps_of`)."""
+        return steps_of(self.config, self.models[model])
 
     def training_of(self, model: str) -> dict:
-        """A model's training settings: its dataset's ``training.<dataset>``, with a frontier
-        recipe's batch size, optimizer, lr and schedule over them (``<model>__own_recipe``)."""
-        return self._entry_training(self.models[model])
+        """A model's training settings (:func:`e2sad.plan.models.training_of`)."""
+        return training_of(self.config, self.models[model])
 
-    def _entry_training(self, m: dict) -> dict:
-        return {**self.config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
-
-    def _active_tables(self, names) -> list[str]:
+    def active_tables(self, names) -> list[str]:
         return [t for t in names if self.tables[t]["dataset"] in self.active]
+
+    def frontier_active(self) -> bool:
+        return bool(self.frontier) and self.frontier["dataset"] in self.active
+
+    def frontier_trained(self) -> list[str]:
+        """The models the frontier's rows are trained as (declared and derived ones)."""
+        return list(dict.fromkeys(c[2] for c in self.cells)) if self.frontier_active() else []
 
     # ---- files (patterns in .layout)
 
@@ -118,3 +109,15 @@ class Study(Commands, Cost, Specs, Targets, Frontier):
 
     def snapshot_dir(self, model: str, seed) -> str:
         return self.layout.path("snapshot_dir", model=model, seed=seed)
+
+
+def load_study(
+    config: dict, base_dir: str | Path = ".", config_files=(), schema_path: str | Path | None = None
+) -> Study:
+    """Check ``config`` (:func:`e2sad.config.checked.load_checked`), derive the models it implies
+    (:func:`e2sad.plan.models.study_models`, checked like declared ones) and plan the study.
+    Raises :class:`e2sad.errors.ConfigError` with one line on the first problem."""
+    checked = load_checked(config, base_dir, config_files, schema_path)
+    resolved = checked.config
+    models, cells = study_models(resolved, lambda m: entry_cost(resolved, m), base_dir)
+    return Study(resolved, list(checked.active), models, cells, str(base_dir), list(checked.warnings))

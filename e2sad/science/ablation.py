@@ -22,49 +22,9 @@ from ..render import BREAK, fmt_ms, fmt_vs_paper, write_table
 from .common import caption, mean_std, paper_column
 from .verdict import Check, Verdict, decide
 
-#: separator of an ablation model's name: ``<base>__<variant>``
-ABLATION_SEP = "__"
 #: ablation: two variants whose mean |diff| to the paper differ by less than
 #: this are reported as a tie (one test image of 10,000 is 1e-4).
 TIE_TOL = 1e-4
-
-
-# --------------------------------------------------------------------------- #
-# Config helpers (used by the workflow and by e2sad/config.py)
-# --------------------------------------------------------------------------- #
-
-
-def ablation_variant_models(config: dict) -> dict[str, str]:
-    """Variant -> model name.  The variant the base model already uses is the
-    base model itself (same hyperparameters, not trained twice); every other
-    variant is ``<base>__<variant>``."""
-    ab = config.get("ablation") or {}
-    if not ab:
-        return {}
-    base = ab["base"]
-    own = config["models"].get(base, {}).get("second_step")
-    return {v: (base if v == own else f"{base}{ABLATION_SEP}{v}") for v in ab["variants"]}
-
-
-def ablation_models(config: dict) -> dict[str, dict]:
-    """The model entries the ablation adds: the base model's entry with only
-    ``second_step`` (and the column header) changed, so budget, seeds and every
-    other hyperparameter are the base's."""
-    ab = config.get("ablation") or {}
-    if not ab:
-        return {}
-    base = config["models"].get(ab["base"])
-    if base is None:
-        return {}
-    out = {}
-    for variant, name in ablation_variant_models(config).items():
-        if name == ab["base"]:
-            continue
-        m = {**base, "second_step": variant, "column": f"{base['column']} ({variant})"}
-        if variant == "random_start" and "sigma" in ab:
-            m["sigma"] = ab["sigma"]
-        out[name] = m
-    return out
 
 
 # --------------------------------------------------------------------------- #

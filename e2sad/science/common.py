@@ -8,7 +8,8 @@ import re
 
 import pandas as pd
 
-from ..render import fmt_ms, tex_escape, with_note  # noqa: F401  (re-exported: e2sad.science.fmt_ms, ...)
+from ..render import with_note
+from ..tables import load_rows, paper_values
 from .verdict import Check, Verdict
 
 #: attack kinds that take one gradient step (no iterations, no restarts)
@@ -37,8 +38,6 @@ def attack_kind(name: str, attacks: dict | None = None) -> str:
 
 def load_json_rows(paths: list[str]) -> pd.DataFrame:
     """Result rows (JSON files of ``evaluate``, ``evaluate-transfer``, ``eps-sweep``) as one frame."""
-    from ..tables import load_rows
-
     return load_rows(paths)
 
 
@@ -59,8 +58,6 @@ def caption(spec: dict, text: str) -> str:
 
 def paper_column(table: str, model: str) -> dict[str, float]:
     """The paper's values of one model in one table (``e2sad/paper_values.csv``), keyed by row."""
-    from ..tables import paper_values
-
     pv = paper_values()
     pv = pv[(pv["table"] == table) & (pv["model"] == model)]
     return {r.row: float(r.value) for r in pv.itertuples()}

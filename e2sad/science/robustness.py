@@ -12,21 +12,16 @@ import html
 
 import pandas as pd
 
-from ..config import schema_default
 from ..errors import DataError
 from ..render import BREAK, fmt_ms, write_table
+from ..tables import paper_values
 from .common import caption, mean_std
 from .verdict import Check, Verdict, decide
 
-#: robustness: default drop (reference attack minus strongest attack) above
-#: which a model is flagged; overridden by config robustness.flag_drop.
-DEFAULT_FLAG_DROP = schema_default("robustness.flag_drop")
 FLAG_TEXT = "possible gradient masking"
 
 
-def possible_gradient_masking(
-    model: str, reference_acc: float, strongest_acc: float, flag_drop: float = DEFAULT_FLAG_DROP
-) -> Check:
+def possible_gradient_masking(model: str, reference_acc: float, strongest_acc: float, flag_drop: float) -> Check:
     """FAIL when the strongest attack takes more than ``flag_drop`` off the accuracy the paper's
     attack leaves: the paper's number would overstate the model's robustness (possible gradient masking)."""
     drop = reference_acc - strongest_acc
@@ -46,14 +41,13 @@ def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
     ``spec``: models [names], model_info {model: {column, label}}, reference
     (the paper's attack), attacks [every attack counted in "strongest",
-    reference included], attack_labels, clean (name or null), flag_drop.
+    reference included], attack_labels, clean (name or null), flag_drop (the config's
+    ``robustness.flag_drop``, resolved by the plan: the drop above which a model FAILs).
     """
     flag_drop = float(spec["flag_drop"])
     ref = spec["reference"]
     paper = {}
     if spec.get("paper_table"):
-        from ..tables import paper_values
-
         pv = paper_values()
         pv = pv[(pv["table"] == spec["paper_table"]) & (pv["row"] == ref)]
         paper = {r.model: float(r.value) for r in pv.itertuples()}
@@ -92,7 +86,7 @@ def robustness_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def flag_masking(reference_acc: float, strongest_acc: float, flag_drop: float = DEFAULT_FLAG_DROP) -> bool:
+def flag_masking(reference_acc: float, strongest_acc: float, flag_drop: float) -> bool:
     """True when the strongest attack takes more than ``flag_drop`` off the reference attack's accuracy
     (:func:`possible_gradient_masking` FAILs)."""
     return possible_gradient_masking("", reference_acc, strongest_acc, flag_drop).verdict == Verdict.FAIL

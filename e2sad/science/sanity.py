@@ -10,9 +10,11 @@ is FAIL, shown and never dropped; a check without its input is NOT RUN.
 from __future__ import annotations
 
 import html
+import textwrap
 
 import pandas as pd
 
+from ..plots import plot_eps_curves
 from ..render import write_table
 from .common import (
     ITERATIVE_KINDS,
@@ -21,6 +23,7 @@ from .common import (
     attack_kind,
     caption,
     checks_frame,
+    load_json_rows,
     mean_std,
     verdict_style,
 )
@@ -216,11 +219,6 @@ def render_sanity(checks: pd.DataFrame, spec: dict, out_csv, out_html) -> None:
 def sanity_report(sweep_paths, whitebox_paths, transfer_paths, spec: dict, out_csv, out_html, out_fig) -> pd.DataFrame:
     """The sanity checks from the rows of eps-sweep / evaluate / evaluate-transfer: the table of
     verdicts (CSV, HTML) and the accuracy-against-eps figure (mean over seeds); returns the checks."""
-    import textwrap
-
-    from ..plots import plot_eps_curves
-    from .common import load_json_rows
-
     sweeps = load_json_rows(sweep_paths)
     checks = sanity_checks(sweeps, load_json_rows(whitebox_paths), load_json_rows(transfer_paths), spec)
     render_sanity(checks, spec, out_csv, out_html)

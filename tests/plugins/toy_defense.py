@@ -1,7 +1,7 @@
 """A test-only defense: what adding a defense takes (one function and its declaration).
 
 Loaded by ``E2SAD_PLUGINS=toy_defense`` with this folder on ``PYTHONPATH``; the
-same lines in ``e2sad/defenses.py`` would make it part of the library.
+same lines in ``e2sad/defenses/`` would make it part of the library.
 """
 
 from e2sad.attacks import EPS, fgsm, loss_fn

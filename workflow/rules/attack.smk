@@ -19,8 +19,8 @@ rule evaluate:
         runtime=120,
         gpu_slots=GPU_SLOT,
     params:
-        attack=lambda w: STUDY.attack_args(w.attack),
-        common=lambda w: STUDY.eval_args(w.model),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        common=lambda w: COMMANDS.eval_args(w.model),
         adv=lambda w, input: f"--adv {q(input.adv)}" if input.adv else "",
     shell:
         "python -m e2sad evaluate --name {wildcards.model} --model {input.model:q} --data {input.data:q} "

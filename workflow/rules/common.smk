@@ -9,14 +9,14 @@ from snakemake.utils import min_version, validate
 min_version("9.19")
 
 sys.path.insert(0, workflow.basedir)
-from e2sad.config import load_checked  # noqa: E402
 from e2sad.declare import load_plugins  # noqa: E402
 from e2sad.errors import ConfigError, E2sadError  # noqa: E402
-from e2sad.plan import STATEMENTS_TABLE, Study  # noqa: E402
+from e2sad.plan import STATEMENTS_TABLE, Plan, load_study  # noqa: E402
+from e2sad.plan.study import name_regex  # noqa: E402
 
 try:
     load_plugins()
-    CHECKED = load_checked(
+    STUDY = load_study(
         config, base_dir=workflow.basedir, config_files=workflow.configfiles
     )
 except ConfigError as exc:
@@ -24,20 +24,22 @@ except ConfigError as exc:
     # would add Snakemake's "WorkflowError in file ..." header and a File line).
     print(f"e2sad: error: {exc}", file=sys.stderr)
     sys.exit(1)
-for _w in CHECKED.warnings:
+for _w in STUDY.warnings:
     print(f"e2sad: note: {_w}", file=sys.stderr)
 
 validate(config, "../schemas/config.schema.yaml")
 
-STUDY = Study(CHECKED, base_dir=workflow.basedir)
+PLAN = Plan.of(STUDY)
+COMMANDS, SPECS, TARGETS = PLAN.commands, PLAN.specs, PLAN.targets
+SCIENCE, COST, FRONTIER = PLAN.science, PLAN.cost, PLAN.frontier
 try:
-    STUDY.check_prepared()
+    COMMANDS.check_prepared()
 except E2sadError as exc:
     print(f"e2sad: error: {exc}", file=sys.stderr)
     sys.exit(1)
 if workflow.is_main_process:
     # before any job runs: the study's size and its projected time on the device it will use
-    for _line in STUDY.projection(STUDY.device(), workflow._cores or 1)[1]:
+    for _line in COST.projection(STUDY.device(), workflow._cores or 1)[1]:
         print(f"e2sad: {_line}", file=sys.stderr)
 
 # one unit of the resource gpu_slots per training/evaluation job on a GPU (0 on the CPU):
@@ -72,24 +74,24 @@ def data_in(w):
 
 
 def data_sources(w):
-    return STUDY.data_sources(w.dataset)
+    return COMMANDS.data_sources(w.dataset)
 
 
 def table_in(w):
-    return STUDY.table_inputs(w.table)
+    return TARGETS.table_inputs(w.table)
 
 
 def transfer_adv(w):
-    return STUDY.transfer_adv(w.table, w.seed)
+    return TARGETS.transfer_adv(w.table, w.seed)
 
 
 def crafted_in(w):
     """A transfer substitute's examples, when this white-box evaluation is the same attack."""
-    return STUDY.crafted_adv(w.model, w.seed, w.attack)
+    return TARGETS.crafted_adv(w.model, w.seed, w.attack)
 
 
 def surface_in(w):
-    return STUDY.surface_inputs(w.figure, w.panel)
+    return TARGETS.surface_inputs(w.figure, w.panel)
 
 
 def figure_of(w):
@@ -98,6 +100,6 @@ def figure_of(w):
 
 def frontier_snapshots_in(w):
     """snapshots.csv for the frontier's statements, when robustness along training is planned."""
-    if not STUDY.snapshot_inputs():
+    if not FRONTIER.snapshot_inputs():
         return {}
     return {"snapshots": L.path("snapshots", ext="csv")}

@@ -15,8 +15,8 @@ rule prepare_data:
         mem_mb=4000,
         runtime=20,
     params:
-        src=lambda w: STUDY.data_source(w.dataset),
-        args=lambda w: STUDY.prepare_args(w.dataset),
+        src=lambda w: COMMANDS.data_source(w.dataset),
+        args=lambda w: COMMANDS.prepare_args(w.dataset),
     shell:
         "python -m e2sad prepare-data --dataset {wildcards.dataset} --src {params.src:q} "
         "{params.args} --out {output:q} 2>&1 | tee {log:q}"

@@ -1,7 +1,7 @@
 # Beyond the paper: the cost-robustness frontier (snakemake frontier).
 # The equal-cost models (<model>__equal_cost, their own steps) are trained by rule
 # train (they are in the Study's models); the declared ones are those `all` trains.
-# The plan is e2sad/plan/frontier.py; table, figure, statements in e2sad/science/frontier.py.
+# The plan is e2sad/plan/frontier.py; table, figure, statements in e2sad/science/frontier/.
 
 
 use rule evaluate as frontier_evaluate with:
@@ -13,36 +13,36 @@ use rule evaluate as frontier_evaluate with:
     log:
         L.log("frontier_evaluate"),
     wildcard_constraints:
-        attack=STUDY.regex(STUDY.science_attacks),
+        attack=name_regex(STUDY.science_attacks),
     resources:
         mem_mb=4000,
         runtime=240,
         gpu_slots=GPU_SLOT,
     params:
-        attack=lambda w: STUDY.attack_args(w.attack),
-        common=lambda w: STUDY.eval_args(w.model, STUDY.frontier),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        common=lambda w: COMMANDS.eval_args(w.model, STUDY.frontier),
         adv="",  # on its own test images: never a transfer table's crafted examples
 
 
 rule frontier_table:
     input:
         unpack(frontier_snapshots_in),
-        rows=STUDY.frontier_inputs(),
-        models=STUDY.frontier_model_files(),
+        rows=FRONTIER.inputs(),
+        models=FRONTIER.model_files(),
     output:
         csv=L.path("frontier", ext="csv"),
         tex=L.path("frontier", ext="tex"),
         html=report(
             L.path("frontier", ext="html"),
             caption="../../report/frontier.rst",
-            category=STUDY.frontier_category(),
+            category=FRONTIER.category(),
             labels={"artifact": "cost-robustness frontier (table)"},
         ),
         pdf=L.path("frontier", ext="pdf"),
         png=report(
             L.path("frontier", ext="png"),
             caption="../../report/frontier_figure.rst",
-            category=STUDY.frontier_category(),
+            category=FRONTIER.category(),
             labels={"artifact": "cost-robustness frontier (figure)"},
         ),
     log:
@@ -50,7 +50,7 @@ rule frontier_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.frontier_spec()),
+        spec=lambda w: spec_json(SPECS.frontier_spec()),
         snapshots=lambda w, input: (
             f"--snapshots {q(input.snapshots)}" if "snapshots" in input.keys() else ""
         ),
@@ -72,7 +72,7 @@ rule frontier_snapshot_evaluate:
     log:
         L.log("frontier_snapshot_evaluate"),
     wildcard_constraints:
-        attack=STUDY.regex(STUDY.science_attacks),
+        attack=name_regex(STUDY.science_attacks),
         step=r"\d+",
     conda:
         "../../envs/e2sad.yaml"
@@ -83,8 +83,8 @@ rule frontier_snapshot_evaluate:
         gpu_slots=GPU_SLOT,
     params:
         snapshot=lambda w: L.path("snapshot", model=w.model, seed=w.seed, step=w.step),
-        attack=lambda w: STUDY.attack_args(w.attack),
-        common=lambda w: STUDY.snapshot_eval_args(w.model),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        common=lambda w: COMMANDS.snapshot_eval_args(w.model),
     shell:
         "python -m e2sad evaluate --name {wildcards.model}@step{wildcards.step} --model {params.snapshot:q} "
         "--data {input.data:q} --attack-name {wildcards.attack} {params.attack} {params.common} "
@@ -93,20 +93,20 @@ rule frontier_snapshot_evaluate:
 
 rule frontier_snapshots:
     input:
-        STUDY.snapshot_inputs(),
+        FRONTIER.snapshot_inputs(),
     output:
         csv=L.path("snapshots", ext="csv"),
         html=report(
             L.path("snapshots", ext="html"),
             caption="../../report/frontier_snapshots.rst",
-            category=STUDY.frontier_category(),
+            category=FRONTIER.category(),
             labels={"artifact": "robustness along training (table)"},
         ),
         pdf=L.path("snapshots", ext="pdf"),
         png=report(
             L.path("snapshots", ext="png"),
             caption="../../report/frontier_snapshots.rst",
-            category=STUDY.frontier_category(),
+            category=FRONTIER.category(),
             labels={"artifact": "robustness along training (figure)"},
         ),
     log:
@@ -114,7 +114,7 @@ rule frontier_snapshots:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.snapshot_spec()),
+        spec=lambda w: spec_json(SPECS.snapshot_spec()),
     shell:
         "python -m e2sad frontier-snapshots --spec {params.spec:q} --rows {input:q} --out-csv {output.csv:q} "
         "--out-html {output.html:q} --out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"

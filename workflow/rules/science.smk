@@ -6,8 +6,8 @@
 # by rules train/evaluate (they are among the Study's models); this renders the table.
 rule ablation_table:
     input:
-        rows=STUDY.ablation_rows(),
-        models=STUDY.ablation_model_files(),
+        rows=SCIENCE.ablation_rows(),
+        models=SCIENCE.ablation_model_files(),
     output:
         csv=L.path("ablation", ext="csv"),
         tex=L.path("ablation", ext="tex"),
@@ -22,7 +22,7 @@ rule ablation_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.ablation_spec()),
+        spec=lambda w: spec_json(SPECS.ablation_spec()),
     shell:
         "python -m e2sad ablation-table --spec {params.spec:q} --rows {input.rows:q} "
         "--models {input.models:q} --out-csv {output.csv:q} --out-tex {output.tex:q} "
@@ -39,20 +39,20 @@ use rule evaluate as robust_evaluate with:
     log:
         L.log("robust_evaluate"),
     wildcard_constraints:
-        attack=STUDY.regex(STUDY.science_attacks),
+        attack=name_regex(STUDY.science_attacks),
     resources:
         mem_mb=4000,
         runtime=240,
         gpu_slots=GPU_SLOT,
     params:
-        attack=lambda w: STUDY.attack_args(w.attack),
-        common=lambda w: STUDY.eval_args(w.model, STUDY.robust),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        common=lambda w: COMMANDS.eval_args(w.model, STUDY.robust),
         adv="",  # on its own test images: never a transfer table's crafted examples
 
 
 rule robustness_table:
     input:
-        STUDY.robustness_inputs(),
+        SCIENCE.robustness_inputs(),
     output:
         csv=L.path("robustness", ext="csv"),
         tex=L.path("robustness", ext="tex"),
@@ -67,7 +67,7 @@ rule robustness_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.robustness_spec()),
+        spec=lambda w: spec_json(SPECS.robustness_spec()),
     shell:
         "python -m e2sad robustness-table --spec {params.spec:q} --rows {input:q} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
@@ -83,7 +83,7 @@ rule eps_sweep:
     log:
         L.log("eps_sweep"),
     wildcard_constraints:
-        sweep=STUDY.regex(SANITY.get("sweeps", {})),
+        sweep=name_regex(SANITY.get("sweeps", {})),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -91,9 +91,9 @@ rule eps_sweep:
         mem_mb=4000,
         runtime=120,
     params:
-        sweep=lambda w: STUDY.sweep_args(w.sweep),
+        sweep=lambda w: COMMANDS.sweep_args(w.sweep),
         eps=" ".join(str(e) for e in SANITY.get("eps", [])),
-        common=lambda w: STUDY.eval_args(w.model, SANITY),
+        common=lambda w: COMMANDS.eval_args(w.model, SANITY),
     shell:
         "python -m e2sad eps-sweep --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--sweep-name {wildcards.sweep} {params.sweep} --eps-list {params.eps} {params.common} "
@@ -102,9 +102,9 @@ rule eps_sweep:
 
 rule sanity_report:
     input:
-        sweeps=STUDY.sanity_sweeps(),
-        whitebox=STUDY.sanity_whitebox(),
-        transfer=STUDY.sanity_transfer(),
+        sweeps=SCIENCE.sanity_sweeps(),
+        whitebox=SCIENCE.sanity_whitebox(),
+        transfer=SCIENCE.sanity_transfer(),
     output:
         csv=L.path("sanity", ext="csv"),
         html=report(
@@ -130,7 +130,7 @@ rule sanity_report:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.sanity_spec()),
+        spec=lambda w: spec_json(SPECS.sanity_spec()),
     shell:
         "python -m e2sad sanity-report --spec {params.spec:q} --sweeps {input.sweeps:q} "
         "--whitebox {input.whitebox:q} --transfer {input.transfer:q} --out-csv {output.csv:q} "
@@ -140,7 +140,7 @@ rule sanity_report:
 # ---- 5. the paper's claims on Table 3.1 and the training cost, PASS/FAIL
 rule statements:
     input:
-        table=STUDY.table_outputs(STATEMENTS_TABLE)[0],
+        table=TARGETS.table_outputs(STATEMENTS_TABLE)[0],
         cost=L.path("cost_table", ext="csv"),
     output:
         html=report(
@@ -156,7 +156,7 @@ rule statements:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.statements_spec()),
+        spec=lambda w: spec_json(SPECS.statements_spec()),
     shell:
         "python -m e2sad statements --table {input.table:q} --cost {input.cost:q} --spec {params.spec:q} "
         "--out-html {output.html:q} --out-md {output.md:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"

@@ -16,8 +16,8 @@ rule surface:
         mem_mb=4000,
         runtime=60,
     params:
-        attack=lambda w: STUDY.attack_args(w.attack),
-        net=lambda w: STUDY.net_args(w.model),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        net=lambda w: COMMANDS.net_args(w.model),
         n=lambda w: figure_of(w)["n"],
         t_max=lambda w: figure_of(w)["t_max"],
         points=lambda w: figure_of(w)["points"],
@@ -39,18 +39,18 @@ rule plot_surface:
             L.path("figure", ext="png"),
             caption="../../report/figure_3_3.rst",
             category="Figures",
-            labels=lambda w: {"figure": f"{STUDY.artifact_name(w.figure)} {w.panel}"},
+            labels=lambda w: {"figure": f"{SPECS.artifact_name(w.figure)} {w.panel}"},
         ),
     log:
         L.log("plot_surface"),
     wildcard_constraints:
-        figure=STUDY.regex(STUDY.figures),
+        figure=name_regex(STUDY.figures),
         panel="[a-z]",
     conda:
         "../../envs/e2sad.yaml"
     params:
-        labels=lambda w: " ".join(q(x) for x in STUDY.surface_labels(w.figure)),
-        title=lambda w: q(STUDY.surface_title(w.figure, w.panel)),
+        labels=lambda w: " ".join(q(x) for x in SPECS.surface_labels(w.figure)),
+        title=lambda w: q(SPECS.surface_title(w.figure, w.panel)),
     shell:
         "python -m e2sad plot-surface --inputs {input:q} --labels {params.labels} --title {params.title} "
         "--out {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"

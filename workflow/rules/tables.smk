@@ -11,16 +11,16 @@ rule table:
             L.path("table", ext="html"),
             caption="../../report/table.rst",
             category="Tables",
-            labels=lambda w: {"table": STUDY.artifact_name(w.table)},
+            labels=lambda w: {"table": SPECS.artifact_name(w.table)},
         ),
     log:
         L.log("table"),
     wildcard_constraints:
-        table=STUDY.regex(STUDY.tables),
+        table=name_regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=lambda w: spec_json(STUDY.table_spec(w.table)),
+        spec=lambda w: spec_json(SPECS.table_spec(w.table)),
     shell:
         "python -m e2sad table --spec {params.spec:q} --rows {input:q} --out-csv {output.csv:q} "
         "--out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"
@@ -28,7 +28,7 @@ rule table:
 
 rule cost_table:
     input:
-        STUDY.trained_models(),
+        TARGETS.trained_models(),
     output:
         csv=L.path("cost_table", ext="csv"),
         tex=L.path("cost_table", ext="tex"),
@@ -43,7 +43,7 @@ rule cost_table:
     conda:
         "../../envs/e2sad.yaml"
     params:
-        spec=spec_json(STUDY.cost_spec()),
+        spec=spec_json(SPECS.cost_spec()),
     shell:
         "python -m e2sad cost-table --models {input:q} --spec {params.spec:q} --out-csv {output.csv:q} "
         "--out-tex {output.tex:q} --out-html {output.html:q} 2>&1 | tee {log:q}"

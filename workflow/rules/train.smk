@@ -12,7 +12,7 @@ rule train:
         log_csv=L.path("train_log"),
     log:
         L.log("train"),
-    priority: lambda w: STUDY.train_priority(w.model)
+    priority: lambda w: COST.train_priority(w.model)
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["train_threads"]
@@ -21,12 +21,12 @@ rule train:
         runtime=600,
         gpu_slots=GPU_SLOT,
     params:
-        args=lambda w: STUDY.train_args(w.model),
+        args=lambda w: COMMANDS.train_args(w.model),
         ckpt=lambda w: L.path("ckpt", model=w.model, seed=w.seed),
         ckpt_every=COMPUTE["ckpt_every"],
         progress_every=COMPUTE["progress_every"],
         log_every=COMPUTE["log_every"],
-        snapshots=lambda w: STUDY.snapshot_args(w.model, w.seed),
+        snapshots=lambda w: COMMANDS.snapshot_args(w.model, w.seed),
     shell:
         "python -m e2sad train --name {wildcards.model} --data {input.data:q} {params.args} "
         "--seed {wildcards.seed} --threads {threads} --ckpt {params.ckpt:q} "

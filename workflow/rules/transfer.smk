@@ -17,8 +17,8 @@ rule craft_transfer:
         mem_mb=4000,
         runtime=120,
     params:
-        attack=lambda w: STUDY.attack_args(w.attack),
-        common=lambda w: STUDY.eval_args(w.model),
+        attack=lambda w: COMMANDS.attack_args(w.attack),
+        common=lambda w: COMMANDS.eval_args(w.model),
     shell:
         "python -m e2sad craft --name {wildcards.model} --model {input.model:q} --data {input.data:q} "
         "--attack-name {wildcards.attack} {params.attack} {params.common} --seed {wildcards.seed} "
@@ -34,7 +34,7 @@ rule evaluate_transfer:
     log:
         L.log("evaluate_transfer"),
     wildcard_constraints:
-        table=STUDY.regex(STUDY.tables),
+        table=name_regex(STUDY.tables),
     conda:
         "../../envs/e2sad.yaml"
     threads: COMPUTE["eval_threads"]
@@ -42,7 +42,7 @@ rule evaluate_transfer:
         mem_mb=4000,
         runtime=30,
     params:
-        net=lambda w: STUDY.net_args(w.model),
+        net=lambda w: COMMANDS.net_args(w.model),
         device=COMPUTE["device"],
     shell:
         "python -m e2sad evaluate-transfer --name {wildcards.model} --model {input.model:q} "

@@ -1,0 +1,151 @@
+"""The frontier's figures: robust accuracy against training cost (:func:`plot_frontier`) and
+accuracy against training step (:func:`plot_snapshots`), with one axis finish (:func:`_finish`)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import pandas as pd
+
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
+    # matplotlib is imported here, not at the top: it is heavy and only the figure rules need it
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
+    """Robust (AutoAttack) accuracy against training TFLOP (log x): per defense one line through
+    its equal-cost budgets (open squares), its equal-iterations model (filled circle) and own
+    recipe (diamond), 95 % intervals as error bars, e2SAD drawn larger; each published result
+    a black star at its own training cost, labelled with its attack (the paper's e2SAD point is
+    its IFGSM-30 accuracy, not AutoAttack)."""
+    plt = _pyplot()
+    robust = spec["robust"]
+    labels = spec.get("attack_labels", {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    measured = df[df["protocol"] != "published"]
+    defenses = list(dict.fromkeys(measured["defense"]))
+    colours = {d: plt.cm.tab10(i % 10) for i, d in enumerate(defenses)}
+    for i, d in enumerate(defenses):
+        sel = measured[measured["defense"] == d]
+        c, big = colours[d], d == "e2sad"
+        column = sel["column"].iloc[0]
+        # equal-cost points share their budget's cost: spread the defenses by a few percent in x
+        spread = 1.06 ** (i - (len(defenses) - 1) / 2)
+        for protocol, marker in (("equal_cost", "s"), ("equal_iterations", "o"), ("own_recipe", "D")):
+            pts = sel[sel["protocol"] == protocol].drop_duplicates("trained_as").sort_values("train_tflop")
+            if pts.empty:
+                continue
+            acc = pts[f"acc[{robust}]"]
+            err = [(acc - pts[f"lo[{robust}]"]).clip(lower=0), (pts[f"hi[{robust}]"] - acc).clip(lower=0)]
+            ax.errorbar(
+                pts["train_tflop"] * (spread if protocol == "equal_cost" else 1),
+                acc,
+                yerr=err,
+                fmt=marker + ("-" if protocol == "equal_cost" and len(pts) > 1 else ""),
+                ms=10 if big else 6,
+                mfc="white" if protocol == "equal_cost" else c,
+                mec=c,
+                mew=2.5 if big else 1.5,
+                color=c,
+                lw=2.5 if big else 1.2,
+                capsize=3,
+                zorder=4 if big else 3,
+                label=f"{column} ({protocol.replace('_', ' ')})",
+            )
+    all_tflop = [*measured["train_tflop"], *(p["tflop"] for p in spec.get("published", []))]
+    for p in spec.get("published", []):
+        attack = robust if robust in p["accuracies"] else spec.get("reference")
+        value = p["accuracies"].get(attack)
+        if value is None:
+            continue
+        note = "" if attack == robust else f",\nnot {labels.get(robust, robust)}"
+        ax.plot(
+            [p["tflop"]],
+            [value],
+            marker="*",
+            ms=15,
+            color="black",
+            ls="none",
+            zorder=5,
+            label=f"{p['label']}, published\n({labels.get(attack, attack)} {value:.4f}{note})",
+        )
+        # a short tag beside the star (the full label is in the legend), towards the wider side
+        # of the log-x axis, above it (a published point's accuracy is high: the plot is empty there)
+        lo, hi = math.log(min(all_tflop)), math.log(max(all_tflop))
+        right = math.log(p["tflop"]) < (lo + hi) / 2
+        ax.annotate(
+            p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})"),
+            (p["tflop"], value),
+            textcoords="offset points",
+            xytext=(8 if right else -8, 4),
+            ha="left" if right else "right",
+            va="bottom",
+            fontsize=7,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,
+        )
+    _finish(
+        fig,
+        ax,
+        spec,
+        "training cost (TFLOP, log scale)",
+        f"accuracy under {labels.get(robust, robust)} (95 % interval)",
+        outputs,
+    )
+
+
+def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
+    """Accuracy against training step (log x): one colour per model, one line style per attack
+    (solid: iterative, dashed: single-step); catastrophic overfitting marked with a red cross."""
+    plt = _pyplot()
+    labels = spec.get("attack_labels", {})
+    info = spec.get("model_info", {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    models = list(dict.fromkeys(frame["model"]))
+    for i, m in enumerate(models):
+        for a in spec["attacks"]:
+            sel = frame[(frame["model"] == m) & (frame["attack_name"] == a)]
+            style = "--" if a == spec.get("single_step") else "-"
+            name = f"{info.get(m, {}).get('column', m)}, {labels.get(a, a)}"
+            ax.plot(sel["step"], sel["accuracy"], style, marker="o", ms=3, color=plt.cm.tab10(i % 10), label=name)
+    for r in flags.itertuples():
+        sel = frame[
+            (frame["model"] == r.model) & (frame["attack_name"] == spec["iterative"]) & (frame["step"] == r.step)
+        ]
+        ax.plot(sel["step"], sel["accuracy"], "x", color="red", ms=12, mew=3)
+    if len(flags):
+        ax.plot([], [], "x", color="red", ms=10, mew=3, label="catastrophic overfitting\n(a seed flagged at that step)")
+    _finish(fig, ax, spec, "training step (log scale)", "accuracy", outputs)
+
+
+def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -> None:
+    """Log x, accuracy y in [0, 1], the title with the scale note wrapped, the legend outside, saved at 300 dpi."""
+    plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # heavy: see _pyplot
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5) if hi / lo < 1e3 else (1,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded labels between the decades
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    title = spec["title"]
+    if spec.get("note"):
+        title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    for o in outputs:
+        fig.savefig(o, dpi=300, bbox_inches="tight")
+    plt.close(fig)
