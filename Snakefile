@@ -17,6 +17,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/science.smk"
 include: "workflow/rules/frontier.smk"
+include: "workflow/rules/released.smk"
 
 
 rule all:
@@ -52,3 +53,10 @@ rule science:
 rule frontier:
     input:
         FRONTIER.targets(),
+
+
+# Released models (workflow/rules/released.smk; config section released, e.g.
+# config/released.yaml): snakemake --cores 2 released --configfile ... config/released.yaml
+rule released:
+    input:
+        RELEASED.targets(),

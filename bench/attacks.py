@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import batch, machine, make_clock, med, setup, spread, table  # noqa: E402
 
 from e2sad.attacks import fgsm, ifgsm, loss_fn  # noqa: E402
-from e2sad.models import MnistCNN  # noqa: E402
+from e2sad.models import TableA1CNN  # noqa: E402
 
 
 def quick_train(model, x, y, steps: int):
@@ -61,7 +61,7 @@ def main(argv=None):
         a.reps, a.warmup, a.fgsm_inner = 1, 0, 1
     clock = make_clock(dev, a.clock)
     x, y = batch(a.batch_size, dev, a.data)
-    model = MnistCNN().to(dev)
+    model = TableA1CNN().to(dev)
     quick_train(model, x, y, a.train_steps)
     ks = [int(k) for k in a.ks.split(",") if k]
 

@@ -47,7 +47,7 @@ from common import PEAK, _FlopCount, batch, machine, make_clock, med, setup, spr
 
 from e2sad import defenses as D  # noqa: E402
 from e2sad.attacks import fgsm, loss_fn  # noqa: E402
-from e2sad.models import FirstConv2d, MnistCNN  # noqa: E402
+from e2sad.models import FirstConv2d, TableA1CNN  # noqa: E402
 from e2sad.train import precision_context  # noqa: E402
 
 E2 = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1, clip_second="range")
@@ -251,7 +251,7 @@ def main(argv=None):
     other = "bf16" if a.precision == "fp32" else "fp32"
     ctxs = {"fp32": precision_context("fp32", dev), "bf16": precision_context("bf16", dev)}
     FirstConv2d.fast_input_grad = not a.plain_conv1
-    model = MnistCNN().to(dev)
+    model = TableA1CNN().to(dev)
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = list(model.parameters())

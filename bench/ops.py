@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PEAK, _FlopCount, batch, machine, med, setup, table, time_peak  # noqa: E402
 
 from e2sad.attacks import loss_fn  # noqa: E402
-from e2sad.models import MnistCNN  # noqa: E402
+from e2sad.models import TableA1CNN  # noqa: E402
 from e2sad.runtime import keep_freed_memory  # noqa: E402
 
 
@@ -126,7 +126,7 @@ def main(argv=None):
 
     keep_freed_memory()
     dev = setup("cpu", a.threads)
-    model = MnistCNN().to(dev)
+    model = TableA1CNN().to(dev)
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = list(model.parameters())

@@ -12,26 +12,47 @@ from .provenance import read_sidecar
 from .render import write_table
 
 
-def cost_rows(model_paths: list[str]) -> pd.DataFrame:
+def machine_of(meta: dict) -> str:
+    """The machine a training ran on, from its model's sidecar: the GPU's name, or the CPU's model
+    and the threads torch used."""
+    t = meta["train"]
+    if str(t["device"]).startswith("cuda"):
+        return meta.get("gpu") or str(t["device"])
+    return f"{meta.get('cpu', {}).get('model', 'cpu')}, {t['threads']} thread{'s' if t['threads'] != 1 else ''}"
+
+
+def cost_rows(model_paths: list[str], machine: bool = False) -> pd.DataFrame:
+    """Per model file its training record (sidecar): defense, batch, steps, device, median step time,
+    wall time; ``machine``: also the machine it ran on (:func:`machine_of`)."""
     rows = []
     for p in model_paths:
         meta = read_sidecar(p)
         v, t = meta["values"], meta["train"]
-        rows.append(
-            {
-                "model": v["name"],
-                "defense": v["defense"],
-                "hparams": json.dumps(v["hparams"], sort_keys=True),
-                "batch_size": v["batch_size"],
-                "steps": v["steps"],
-                "precision": v["precision"],
-                "device": t["device"],
-                "threads": t["threads"],
-                "median_step_s": t["median_step_s"],
-                "train_wall_s": meta.get("wall_time_s"),
-            }
-        )
+        row = {
+            "model": v["name"],
+            "defense": v["defense"],
+            "hparams": json.dumps(v["hparams"], sort_keys=True),
+            "batch_size": v["batch_size"],
+            "steps": v["steps"],
+            "precision": v["precision"],
+            "device": t["device"],
+            "threads": t["threads"],
+            "median_step_s": t["median_step_s"],
+            "train_wall_s": meta.get("wall_time_s"),
+        }
+        rows.append(row | ({"machine": machine_of(meta)} if machine else {}))
     return pd.DataFrame(rows)
+
+
+def final_terms(model_paths: list[str]) -> pd.DataFrame:
+    """(model, seed, terms): each model file's last logged loss terms, from its sidecar."""
+    rows = []
+    for p in model_paths:
+        meta = read_sidecar(p)
+        rows.append(
+            {"model": meta["values"]["name"], "seed": meta.get("seed"), "terms": meta["train"].get("final_terms") or {}}
+        )
+    return pd.DataFrame(rows, columns=["model", "seed", "terms"])
 
 
 def cost_table(model_paths, spec: dict, out_csv, out_tex, out_html) -> pd.DataFrame:

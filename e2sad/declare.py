@@ -39,6 +39,10 @@ class Param:
     ``lo``/``hi`` bound a number (``open_lo``/``open_hi`` make the bound
     exclusive); ``choices`` lists the allowed strings; ``flag`` is the
     command-line option when it differs from ``--name`` (``--attack-seed``).
+
+    ``budget``: the value is in pixel units and scales with the perturbation budget (an eps, an
+    attack's step size), so that an eps warm-up (``training.<dataset>.eps_warmup``,
+    :func:`e2sad.train.warmup_factor`) ramps it with eps; a loss weight, a count or a choice is not.
     """
 
     name: str
@@ -51,6 +55,7 @@ class Param:
     open_hi: bool = False
     choices: tuple[str, ...] = ()
     flag: str | None = None
+    budget: bool = False
 
     @property
     def required(self) -> bool:
@@ -135,6 +140,10 @@ class Declaration:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    def budget_names(self) -> tuple[str, ...]:
+        """The hyperparameters declared ``budget=True`` (pixel units, ramped by an eps warm-up)."""
+        return tuple(p.name for p in self.params if p.budget)
+
     def check(self, given: dict, where: str, noun: str = "hyperparameter", text: bool = False) -> dict:
         """``given`` checked against the declaration: every required key present, no unknown
         key, every value allowed.  Returns the values converted, in declaration order."""
@@ -210,6 +219,12 @@ class Registry(dict):
         lines); a key left out takes the declared default."""
         decl = self.get_decl(name)
         return [f"{p.option} {values[p.name]}" for p in decl.params if p.name in values]
+
+    def resolved(self, name: str, values: dict) -> dict:
+        """Every hyperparameter of ``name``: the value in ``values``, else the declared default (a
+        rule's ``params:``, so that changing a declared default re-runs the jobs that use it)."""
+        decl = self.get_decl(name)
+        return {p.name: values.get(p.name, None if p.required else p.default) for p in decl.params}
 
 
 _LOADED: set[str] = set()

@@ -23,6 +23,21 @@ def first_n(data: dict, n: int | None, key: str = "--n", split: str = "test") ->
     return data[f"x_{split}"][:n], data[f"y_{split}"][:n]
 
 
+def evaluation_images(
+    data: dict, n: int | None, sample_seed: int | None = None, key: str = "--n"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The evaluation's test images: the first ``n`` (:func:`first_n`), or with ``sample_seed`` a
+    random sample of ``n`` drawn without replacement by a generator seeded with it (the same
+    images on every machine and for every model and attack), kept in test-set order."""
+    if sample_seed is None or n is None:
+        return first_n(data, n, key)
+    require_size(data, "test", n, key)
+    total = data["y_test"].shape[0]
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(sample_seed))[:n].sort().values
+    order = order.to(data["y_test"].device)
+    return data["x_test"][order], data["y_test"][order]
+
+
 @torch.no_grad()
 def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     correct = 0

@@ -124,7 +124,7 @@ class FirstConv2d(nn.Conv2d):
         return _InputGradByGemm.apply(y, x, self.weight, self.padding[0]) if x.requires_grad else y
 
 
-class MnistCNN(nn.Module):
+class TableA1CNN(nn.Module):
     """Table A.1: conv 32 5x5 s1 p2, ReLU, maxpool 2; conv 64 5x5 s1 p2, ReLU,
     maxpool 2 (each ReLU computed after its pool: the same values); FC 1024, ReLU; FC ``classes``
     (the table's 10; softmax in the loss).  3,274,634 parameters on 28x28x1 MNIST.  The defaults
@@ -162,7 +162,7 @@ class MnistCNN(nn.Module):
         return self.classifier(self.features(self.normalize(x)))
 
 
-class SvhnCNN(nn.Module):
+class TableA2CNN(nn.Module):
     """Table A.2: conv 32 5x5 p0, ReLU; conv 64 5x5 p0, ReLU, maxpool 2;
     conv 128 3x3 p0, ReLU, maxpool 2; FC 512, ReLU; FC ``classes`` (the table's 10).
     1,771,594 parameters on 32x32x3 SVHN (plus the parameter-free per-image normalization in
@@ -176,7 +176,7 @@ class SvhnCNN(nn.Module):
             FirstConv2d(channels, 32, 5),
             nn.ReLU(),
             nn.Conv2d(32, 64, 5),
-            nn.MaxPool2d(2),  # pool before ReLU: the same values (see MnistCNN)
+            nn.MaxPool2d(2),  # pool before ReLU: the same values (see TableA1CNN)
             nn.ReLU(),
             nn.Conv2d(64, 128, 3),
             nn.MaxPool2d(2),
@@ -234,7 +234,7 @@ class Wong2020Mnist(nn.Module):
 
 
 #: network name (a dataset's ``network:``) -> its module: the paper's appendix and Wong et al.'s
-NETWORKS = {"cnn_a1": MnistCNN, "cnn_a2": SvhnCNN, "wong2020_mnist": Wong2020Mnist}
+NETWORKS = {"cnn_a1": TableA1CNN, "cnn_a2": TableA2CNN, "wong2020_mnist": Wong2020Mnist}
 NORMALIZATIONS = PerImageNormalize.MODES
 
 

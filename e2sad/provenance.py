@@ -86,6 +86,17 @@ def cpu_record() -> dict[str, Any]:
     return out
 
 
+def gpu_name() -> str | None:
+    """The name of the GPU this process used (when torch has initialized CUDA), else None."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            return torch.cuda.get_device_name(torch.cuda.current_device())
+    except (AttributeError, RuntimeError):
+        pass
+    return None
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -176,6 +187,8 @@ def write_sidecar(
         "cpu": cpu_record(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if gpu_name():
+        meta["gpu"] = gpu_name()
     if started is not None:
         meta["wall_time_s"] = round(time.time() - started, 3)
     if inputs:

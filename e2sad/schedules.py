@@ -6,7 +6,7 @@ from __future__ import annotations
 from .errors import ConfigError
 
 #: learning-rate schedules over the run (``training.<dataset>.schedule``); see :func:`lr_at`
-SCHEDULES = ("constant", "cyclic", "piecewise")
+SCHEDULES = ("constant", "cyclic", "piecewise", "trades")
 
 
 def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float:
@@ -17,6 +17,9 @@ def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float
       Rice, Kolter 2020, FGSM-RS's one-cycle schedule; their MNIST peak is 5e-3).
     - ``piecewise``: ``lr``, divided by 10 at 1/2 and again at 3/4 of training (Madry et al. /
       Rice et al. 2020).
+    - ``trades``: TRADES' MNIST schedule (Zhang et al. 2019, ``train_trades_mnist.py``
+      ``adjust_learning_rate``: x0.1 from epoch 55, x0.01 from 75, x0.001 from 90 of 100), as
+      fractions of the run.
     """
     if schedule == "constant":
         return lr
@@ -25,4 +28,6 @@ def lr_at(step: int, steps: int, lr: float, schedule: str = "constant") -> float
         return lr * (t / 0.4 if t <= 0.4 else max(0.0, (1 - t) / 0.6))
     if schedule == "piecewise":
         return lr * (1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01)
+    if schedule == "trades":
+        return lr * (1.0 if t < 0.55 else 0.1 if t < 0.75 else 0.01 if t < 0.9 else 0.001)
     raise ConfigError(f"schedule {schedule!r} is not allowed; allowed: {', '.join(SCHEDULES)}")

@@ -14,10 +14,10 @@ arguments resumes there.  At most one interval of work is lost.
 Shape.  :func:`train` is Algorithm 1's loop: the seeded minibatch
 (:class:`SeededBatches`), the defense's loss, the optimizer step.  What a run
 is (:class:`Recipe`, hashed) and how it runs (:class:`RunOptions`) are two
-records; the schedule (:func:`set_lr`), the step's own randomness
-(:func:`step_generator`) and the bookkeeping after a step (:class:`_Bookkeeping`:
-the log, the progress line, checkpoints and snapshots of :mod:`e2sad.trainlog`)
-are named helpers the loop calls.
+records; the schedule (:func:`set_lr`), the eps warm-up (:func:`warmup_factor`,
+:class:`Warmup`), the step's own randomness (:func:`step_generator`) and the
+bookkeeping after a step (:class:`_Bookkeeping`: the log, the progress line,
+checkpoints and snapshots of :mod:`e2sad.trainlog`) are named helpers the loop calls.
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ class Recipe:
     (one pass fewer; the same training up to float rounding, see ``e2sad.defenses._clean_pass``
     and ``bench/README.md``).
 
+    ``eps_warmup`` (``training.<dataset>.eps_warmup``, in [0, 1)): the fraction of the steps over
+    which the defense's budget hyperparameters ramp up (:func:`warmup_factor`, :class:`Warmup`);
+    0 (the default) trains at the full budget from the first step.
+
     A default the config has too is the schema's (:func:`e2sad.config.schema.schema_default`, read
     once at import); ``optimizer``, ``lr`` and ``network`` have none there (the config requires them).
     """
@@ -109,10 +113,19 @@ class Recipe:
     network: str = "cnn_a1"
     normalization: str = schema_default("data.*.normalization")
     merge_clean: bool = schema_default("compute.merge_clean")
+    eps_warmup: float = schema_default("training.*.eps_warmup")
 
     def defense_kwargs(self) -> dict:
         merge = self.merge_clean and self.defense != "natural"
         return {**self.hparams, **({"merge_clean": True} if merge else {})}
+
+    def warmed(self) -> tuple[str, ...]:
+        """The hyperparameters the eps warm-up ramps: the defense's declared ``budget=True`` ones
+        (:meth:`e2sad.declare.Declaration.budget_names`); none when ``eps_warmup`` is 0 or the
+        defense has none (natural training: the key changes nothing, so it is not in the hash)."""
+        if not self.eps_warmup:
+            return ()
+        return DEFENSES.get_decl(self.defense, "defense").budget_names()
 
     def run_values(self, n_train: int) -> dict:
         """The values the run hash is taken of (recorded in the model's sidecar)."""
@@ -136,6 +149,8 @@ class Recipe:
             values["merge_clean"] = True  # float rounding differs: do not resume across this switch
         if self.schedule != "constant":
             values["schedule"] = self.schedule
+        if self.warmed():
+            values["eps_warmup"] = self.eps_warmup
         return values
 
 
@@ -185,8 +200,8 @@ def train(
         x, y = run.batches.draw(step)  # Algorithm 1, line 1: the seeded minibatch
         generator = step_generator(recipe.seed, step, run.device) if run.random else None
         set_lr(opt, step, recipe)
-        with run.precision:
-            out = run.loss(run.step_model, x, y, generator=generator)  # lines 2-7: the defense's loss
+        with run.precision:  # lines 2-7: the defense's loss, its budget ramped while warming up
+            out = run.loss(run.step_model, x, y, generator=generator, **run.warmup.at(step))
         opt.zero_grad(set_to_none=True)
         out.loss.backward(inputs=params)
         opt.step()  # line 8: the update of theta
@@ -217,6 +232,7 @@ class _Run:
     step_model: Callable  # the model, or its torch.compile wrapper
     opt: torch.optim.Optimizer
     loss: Callable  # the defense with its hyperparameters: loss(model, x, y, generator=) -> Step
+    warmup: Warmup  # the budget hyperparameters of a step, while the eps warm-up ramps them
     random: bool  # whether a step of this defense draws randomness of its own
     batches: SeededBatches
     precision: contextlib.AbstractContextManager
@@ -230,6 +246,8 @@ def _setup(data: dict, recipe: Recipe, options: RunOptions) -> _Run:
     """Check the recipe, build the seeded model and the optimizer, resume a matching checkpoint."""
     if recipe.steps < 1 or recipe.batch_size < 1:
         raise ConfigError(f"steps={recipe.steps} and batch_size={recipe.batch_size} must both be >= 1")
+    if not 0 <= recipe.eps_warmup < 1:
+        raise ConfigError(f"eps_warmup: {recipe.eps_warmup!r} is not allowed; must be in [0, 1) (of the steps)")
     dev = resolve_device(options.device)
     decl = DEFENSES.get_decl(recipe.defense, "defense")
     recipe = dataclasses.replace(recipe, hparams=decl.check(recipe.hparams, f"defense {recipe.defense}"))
@@ -253,6 +271,7 @@ def _setup(data: dict, recipe: Recipe, options: RunOptions) -> _Run:
         step_model=step_model,
         opt=opt,
         loss=functools.partial(decl.fn, **recipe.defense_kwargs()),
+        warmup=Warmup(recipe, decl),
         random=bool(decl.extra.get("random", lambda hp: False)(recipe.hparams)),
         batches=batches,
         precision=precision_context(recipe.precision, dev),
@@ -305,6 +324,38 @@ def step_generator(seed: int, step: int, device: torch.device) -> torch.Generato
     """The generator of a step's own draws (random starts), seeded with (seed, step): a resumed
     run draws what the uninterrupted one drew."""
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + 7919 * step + 1)
+
+
+def warmup_factor(step: int, steps: int, fraction: float) -> float:
+    """The eps warm-up's factor at ``step`` (0-based) of ``steps``: min(1, (step + 1) / (fraction
+    x steps)), a linear ramp that reaches 1 once ``fraction`` of the run is done and stays there;
+    1 throughout when ``fraction`` is 0 (off).
+
+    The remedy for adversarial training that a large eps leaves at chance from the start: Wong &
+    Kolter 2018 (appendix B) ramp eps up linearly over the first epochs, as does GradAlign's
+    ``train.py`` (Andriushchenko & Flammarion 2020: eps over the first 5 epochs on SVHN, and FGSM's
+    step with it).  Here every hyperparameter declared ``budget=True`` (eps and the steps in pixel
+    units) is multiplied by it, so that a step stays the same fraction of the ramped budget; the
+    first step trains at 1 / (fraction x steps) of the budget, never at 0."""
+    if fraction <= 0:
+        return 1.0
+    return min(1.0, (step + 1) / (fraction * steps))
+
+
+class Warmup:
+    """The keyword arguments that override a defense's budget hyperparameters at a step: each
+    declared ``budget=True`` value (given, else its declared default) times
+    :func:`warmup_factor`; none once the factor is 1, and none at all when the recipe's
+    ``eps_warmup`` is 0 or its defense has no budget (the call is then the one without warm-up)."""
+
+    def __init__(self, recipe: Recipe, decl):
+        self.steps, self.fraction = recipe.steps, recipe.eps_warmup
+        given = {**{p.name: p.default for p in decl.params if not p.required}, **recipe.hparams}
+        self.values = {k: given[k] for k in recipe.warmed() if given.get(k) is not None}
+
+    def at(self, step: int) -> dict:
+        factor = warmup_factor(step, self.steps, self.fraction) if self.values else 1.0
+        return {} if factor >= 1.0 else {k: v * factor for k, v in self.values.items()}
 
 
 def set_lr(opt: torch.optim.Optimizer, step: int, recipe: Recipe) -> None:

@@ -69,9 +69,9 @@ def test_autoattack_ta_runs_the_papers_iterations_and_is_torchattacks_at_ten(mni
     from e2sad.attacks import autoattack_ta as autoattack
 
     torch.manual_seed(0)
-    from e2sad.models import MnistCNN
+    from e2sad.models import TableA1CNN
 
-    model = MnistCNN().eval()
+    model = TableA1CNN().eval()
     x, y = mnist["x_test"][:8], mnist["y_test"][:8]
     ref = torchattacks.AutoAttack(model, norm="Linf", eps=0.1, version="standard", n_classes=10, seed=0)(x, y)
     assert torch.equal(autoattack(model, x, y, eps=0.1, steps=10), ref)
@@ -90,10 +90,10 @@ def test_autoattack_is_the_worst_case_within_the_ball(mnist):
 
     from e2sad.attacks import ATTACKS, apgd_ce, autoattack
     from e2sad.evaluate import accuracy
-    from e2sad.models import MnistCNN
+    from e2sad.models import TableA1CNN
 
     torch.manual_seed(0)
-    model = MnistCNN().eval()
+    model = TableA1CNN().eval()
     x, y = mnist["x_test"][:8], mnist["y_test"][:8]
     x_aa = autoattack(model, x, y, eps=0.1)
     assert float((x_aa - x).abs().max()) <= 0.1 + 1e-6 and 0 <= float(x_aa.min()) and float(x_aa.max()) <= 1

@@ -56,14 +56,14 @@ def bench(script: str, *args: str) -> str:
 def test_bench_training_prints_a_roofline_against_the_peak_of_the_same_run():
     """The roofline column: exact GFLOP of each pass (F of batch 8 = 8 forwards of one image),
     achieved GFLOP/s and a fraction of the peak measured in the same run."""
-    from e2sad.models import MnistCNN, forward_flops
+    from e2sad.models import TableA1CNN, forward_flops
 
     args = ["--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0", "--only", "natural", "--ks", ""]
     out = bench("bench_training.py", *args, "--no-merge")
     assert "Roofline" in out and "sgemm 2048^3" in out
     f = re.search(r"^F  forward kept for backward\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
     assert f, out
-    assert float(f.group(1)) == round(8 * forward_flops(MnistCNN(), (1, 28, 28)) * 1e-9, 2)
+    assert float(f.group(1)) == round(8 * forward_flops(TableA1CNN(), (1, 28, 28)) * 1e-9, 2)
     assert float(f.group(2)) > 0 and 0 < int(f.group(3)) < 200
     step = re.search(r"^step: natural\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", out, re.M)
     assert step and float(step.group(1)) > float(f.group(1))  # a step is more than its forward
@@ -102,7 +102,7 @@ def test_bench_ops_splits_each_pass_into_ops_whose_flops_add_up():
     """bench/ops.py: per op of F + B_in and F + B_w, exact GFLOP (they add up to the pass's, and
     F + B_in is two forwards' worth: FirstConv2d's input gradient is one GEMM of conv1's size),
     times that with the rest add up to the pass, and a ceiling at or above the pass's fraction."""
-    from e2sad.models import MnistCNN, forward_flops
+    from e2sad.models import TableA1CNN, forward_flops
 
     out = bench("ops.py", "--threads", "1", "--batch-size", "8", "--reps", "1", "--warmup", "0")
     blocks = re.split(r"^(F \+ B_\w+) \(.*?\): ([\d.]+) GFLOP in ([\d.]+) ms", out, flags=re.M)[1:]
@@ -118,7 +118,7 @@ def test_bench_ops_splits_each_pass_into_ops_whose_flops_add_up():
         assert len(rest) == 2 and abs(sum(timed) - float(ms)) < 0.02 * len(timed), (label, timed, ms)
         frac, ceil = re.search(r"= (\d+)% of the peak;.*\n.*ceiling.*: (\d+)%", body).groups()
         assert 0 < int(frac) <= int(ceil)
-    f = 8 * forward_flops(MnistCNN(), (1, 28, 28)) * 1e-9
+    f = 8 * forward_flops(TableA1CNN(), (1, 28, 28)) * 1e-9
     assert float(blocks[1]) == round(2 * f, 3)
 
 

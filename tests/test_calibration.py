@@ -123,13 +123,13 @@ def test_the_verdict_plan_spends_multiples_of_the_calibrated_recipe_and_trains_n
         "natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades",
     }  # fmt: skip
     assert fr["attacks"] == ["clean", "fgsm_0.3", "ifgsm_0.3_k30", "pgd50x10_0.3", "autoattack_0.3"]
-    unit = 6000 * s.cost.train_cost(fr["budget"]) / s.study.steps_of(fr["budget"])
+    unit = 6000 * s.cost.train_flops(fr["budget"]) / s.study.steps_of(fr["budget"])
     cells = s.study.cells
     for model, protocol, trained, multiple in cells:
         if protocol == "equal_cost":
-            # each derived model spends its multiple of the unit, to one step
-            one_step = s.cost.train_cost(trained) / s.study.steps_of(trained)
-            assert abs(s.cost.train_cost(trained) - multiple * unit) <= one_step / 2 + 1e-6, trained
+            # each derived model spends its multiple of the unit in training FLOPs, to one step
+            one_step = s.cost.train_flops(trained) / s.study.steps_of(trained)
+            assert abs(s.cost.train_flops(trained) - multiple * unit) <= one_step / 2 + 1e-6, trained
         else:
             assert trained == model and s.study.steps_of(model) == 600 and multiple is None
     trained = s.study.frontier_trained()
@@ -138,9 +138,10 @@ def test_the_verdict_plan_spends_multiples_of_the_calibrated_recipe_and_trains_n
     assert rs[("equal_cost", 0.1)] == rs[("equal_iterations", None)] == "mnist_fgsm_rs_H"
     assert s.study.steps_of(rs[("equal_cost", 1)]) == 6000
     [wong] = [p for p in s.specs.frontier_spec()["published"] if p["key"] == "wong2020_fgsm_rs"]
-    assert wong["tflop"] == pytest.approx(
-        s.cost.train_cost(rs[("equal_cost", 1)]) * s.cost.forward_flops("mnist") / 1e12
-    )
+    assert wong["train_flops"] == pytest.approx(s.cost.train_flops(rs[("equal_cost", 1)]))
     assert set(wong["accuracies"]) == {"clean", "pgd50x10_0.3", "autoattack_0.3"}
     assert s.frontier.category() == "Verdict"
-    assert len(s.frontier.inputs()) == len(trained) * 5 * len(s.frontier.seeds())
+    seeds = {m: s.frontier.seeds_of(m) for m in trained}
+    assert len(s.frontier.inputs()) == 5 * sum(map(len, seeds.values()))
+    assert seeds["mnist_e2sad_S"] == seeds["mnist_ifgsm03_H"] == [0, 1, 2, 3, 4]  # fixed before the run
+    assert seeds["mnist_pgd_at_H"] == [0, 1, 2]

@@ -101,6 +101,7 @@ SCHEMA_DEFAULTS = {
     ("train", "precision"): "compute.precision",
     ("train", "compile"): "compute.compile",
     ("train", "schedule"): "training.*.schedule",
+    ("train", "eps_warmup"): "training.*.eps_warmup",
     ("train", "ckpt_every"): "compute.ckpt_every",
     ("train", "progress_every"): "compute.progress_every",
     ("train", "log_every"): "compute.log_every",
@@ -147,7 +148,7 @@ def test_option_defaults_are_the_config_schemas(cmd):
 def test_every_subcommand_registers_once_and_builds_its_options():
     from e2sad.cli import COMMANDS, build_parser
 
-    assert len(COMMANDS) == 16
+    assert len(COMMANDS) == 18  # 16, and convert-released, released-table (e2sad/cli/released_commands.py)
     for name in COMMANDS:
         sub = build_parser(name)._subparsers._group_actions[0].choices[name]
         flags = [s for a in sub._actions for s in a.option_strings]
@@ -164,6 +165,10 @@ def test_every_subcommand_registers_once_and_builds_its_options():
         ),
         (["cost-table", "--models", "m.pt", "--out-csv", "a", "--out-tex", "b"], "--out-html"),
         (["train", "--dataset", "mnist", "--data", "d.pt", "--defense", "natural", "--steps", "0"], "--steps"),
+        (
+            ["train", "--dataset", "mnist", "--data", "d.pt", "--defense", "pgd_at", "--eps-warmup", "1.5"],
+            "--eps-warmup",
+        ),
         (["prepare-data", "--dataset", "d", "--src", "s", "--out", "o", "--pixel-range", "0"], "--pixel-range"),
     ],
 )
@@ -172,3 +177,16 @@ def test_a_bad_value_is_one_line_naming_the_option(argv, names):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("e2sad: error: ") and names in lines[0], lines[0]
+
+
+def test_the_top_level_help_prints_every_subcommand(capsys):
+    """``python -m e2sad --help`` formats every subcommand's help (a bare '%' in one broke it)."""
+    import pytest
+
+    from e2sad.cli import COMMANDS, main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from e2sad.defenses import DEFENSES, e2sad_loss, second_step_grad, smooth_labels
-from e2sad.models import MnistCNN
+from e2sad.models import TableA1CNN
 
 E2SAD = dict(alpha=0.2, lam=0.1, eps1=0.3, eps2=0.1)
 
@@ -20,7 +20,7 @@ def test_label_smoothing_075():
 @pytest.mark.parametrize("name", list(DEFENSES))
 def test_every_defense_gives_parameter_gradients(name, mnist):
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     x, y = mnist["x_train"][:16], smooth_labels(mnist["y_train"][:16], 0.75)
     hp = {
         "natural": {},
@@ -68,7 +68,7 @@ def test_literal_second_step_gradient_is_rounding_noise(natural_model, mnist):
 def test_e2sad_second_point_respects_clip_setting(mnist):
     """clip_second='range' keeps [0,1] but may leave the eps1-ball (the paper does not clamp it)."""
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     x, y = mnist["x_train"][:32], mnist["y_train"][:32]
     captured = {}
     orig = model.forward
@@ -89,7 +89,7 @@ def test_e2sad_second_point_respects_clip_setting(mnist):
 
 def test_e2sad_reuses_forwards(mnist):
     """3 forwards for the literal/entropy/clean_target readings, 4 for random_start."""
-    model = MnistCNN()
+    model = TableA1CNN()
     calls = []
     orig = model.forward
     model.forward = lambda inp: (calls.append(1), orig(inp))[1]
@@ -111,7 +111,7 @@ def test_e2sad_without_the_dissimilarity_is_fgsm_training_at_eps1(mnist, labels,
     from e2sad.defenses import fgsm_at
 
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     x, y = mnist["x_train"][:32], mnist["y_train"][:32]
     if labels == "smoothed":
         y = smooth_labels(y, 0.75)

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from e2sad.attacks import loss_fn
-from e2sad.defenses import DEFENSES, fgsm_rs_point, pgd_point, step_cost, trades, trades_kl
-from e2sad.models import MnistCNN
+from e2sad.defenses import DEFENSES, fgsm_rs_point, pgd_point, step_time, trades, trades_kl
+from e2sad.models import TableA1CNN
 from e2sad.train import lr_at, train
 
 
@@ -22,7 +22,7 @@ def batch(mnist):
 def test_fgsm_rs_starts_uniform_in_the_ball_and_stays_inside(batch):
     x, y = batch
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     eps, alpha = 0.3, 0.375
     gen = torch.Generator().manual_seed(1)
     x_adv, delta0 = fgsm_rs_point(model, x, y, eps=eps, alpha=alpha, generator=gen)
@@ -40,7 +40,7 @@ def test_fgsm_rs_starts_uniform_in_the_ball_and_stays_inside(batch):
 def test_pgd_point_stays_in_the_ball_and_raises_the_loss(batch):
     x, y = batch
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     x_adv = pgd_point(model, x, y, eps=0.3, k=10, step=0.05, generator=torch.Generator().manual_seed(0))
     assert float((x_adv - x).abs().max()) <= 0.3 + 1e-6
     assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
@@ -56,7 +56,7 @@ def test_trades_kl_term_is_zero_when_the_prediction_does_not_move(batch):
     assert float(step.terms["kl"]) == pytest.approx(0.0, abs=1e-6)
     assert torch.allclose(step.loss, loss_fn(constant(x), y))
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     step = trades(model, x, y, beta=1.0, eps=0.3, k=3, step=0.1, generator=torch.Generator().manual_seed(0))
     assert float(step.terms["kl"]) > 0
     assert float(trades_kl(model(x), model(x))) == pytest.approx(0.0, abs=1e-6)
@@ -80,7 +80,7 @@ def test_each_trains_deterministically_with_a_cyclic_schedule(mnist, defense, hp
     assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
     assert sa["values"]["schedule"] == "cyclic" and "schedule" not in sc["values"]
     assert sa["run_hash"] != sc["run_hash"]
-    assert step_cost(defense, hp) > step_cost("natural", {})
+    assert step_time(defense, hp) > step_time("natural", {})
 
 
 def test_learning_rate_schedules():
@@ -89,6 +89,9 @@ def test_learning_rate_schedules():
     assert lr_at(70, 100, 5e-3, "cyclic") == pytest.approx(2.5e-3)
     assert lr_at(99, 100, 5e-3, "cyclic") < 1e-4
     assert [lr_at(s, 100, 1.0, "piecewise") for s in (0, 49, 50, 74, 75, 99)] == [1, 1, 0.1, 0.1, 0.01, 0.01]
+    # TRADES' MNIST decays (train_trades_mnist.py: x0.1 from epoch 55, x0.01 from 75, x0.001 from 90 of 100)
+    trades = [lr_at(e * 469, 100 * 469, 1.0, "trades") for e in (0, 54, 55, 74, 75, 89, 90, 99)]
+    assert trades == [1, 1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     assert lr_at(57, 100, 1e-3) == 1e-3
 
 
@@ -106,7 +109,7 @@ def test_each_random_start_is_declared_and_drawn_from_the_steps_generator(batch,
     another, and the global RNG is not touched (a resumed run draws what an uninterrupted one drew)."""
     x, y = batch
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     decl = DEFENSES[name]
     assert decl.extra["random"](hp)
     state = torch.get_rng_state()

@@ -13,25 +13,31 @@ from test_config_errors import _set
 from test_study import REPO, SCHEMA, study
 
 from e2sad.config.checked import check_config
-from e2sad.defenses import step_cost
+from e2sad.defenses import step_flops
 from e2sad.errors import ConfigError
 from e2sad.plan import load_study
 from e2sad.science import frontier_statements, frontier_table, plot_frontier, render_frontier
 
 
 def test_equal_cost_steps_spend_the_budget_models_flops():
+    """Each equal-cost model spends the budget model's training FLOPs to within half a step: its
+    steps x batch x its declared passes, each pass counted on the network (e2sad/flops.py)."""
     s = study(smoke_config())
     fr = s.study.frontier
     budget = fr["budget"]
-    total = s.cost.train_cost(budget)
+    total = s.cost.train_flops(budget)
+    flops = s.cost.pass_flops("mnist")
+    batch = s.study.config["training"]["mnist"]["batch_size"]
+    assert total == s.study.steps_of(budget) * batch * step_flops("e2sad", s.study.models[budget], flops)
     trained = s.study.frontier_trained()
     eq = [m for m in trained if m.endswith("__equal_cost")]
     # every model but the budget model gets an equal-cost twin; the budget model is not trained twice
     assert sorted(eq) == sorted(f"{m}__equal_cost" for m in fr["models"] if m != budget)
     for m in eq:
         entry = s.study.models[m]
-        one_step = s.study.config["training"]["mnist"]["batch_size"] * step_cost(entry["defense"], entry)
-        spent = s.cost.train_cost(m)
+        one_step = batch * step_flops(entry["defense"], entry, flops)
+        spent = s.cost.train_flops(m)
+        assert spent == pytest.approx(s.study.steps_of(m) * one_step)
         # rounded to the nearest step (at least one step: at smoke scale a PGD step exceeds the budget)
         assert abs(spent - total) <= one_step / 2 + 1e-9 or s.study.steps_of(m) == 1, m
         assert f"--steps {s.study.steps_of(m)} " in s.commands.train_args(m) + " "
@@ -55,17 +61,19 @@ def test_own_recipe_trains_with_the_methods_published_settings():
     s = study(cfg)
     recipe = cfg["frontier"]["recipes"]["mnist_fgsm_rs_H"]
     own = [c for c in s.specs.frontier_spec()["cells"] if c[1] == "own_recipe"]
-    assert own == [["mnist_fgsm_rs_H", "own_recipe", "mnist_fgsm_rs_H__own_recipe", None]]
+    assert own == [
+        [m, "own_recipe", f"{m}__own_recipe", None] for m in ("mnist_fgsm_rs_H", "mnist_pgd_at_H", "mnist_trades_H")
+    ]
     args = s.commands.train_args("mnist_fgsm_rs_H__own_recipe")
     assert f"--steps {recipe['steps']} --batch-size {recipe['batch_size']} --optimizer adam --lr 0.005" in args
     assert "--schedule cyclic" in args and "--eps 0.3 --alpha 0.375" in args
     assert "--schedule" not in s.commands.train_args("mnist_fgsm_rs_H")  # the equal-iterations model is unchanged
     one = (
-        s.cost.train_cost("mnist_fgsm_rs_H")
+        s.cost.train_flops("mnist_fgsm_rs_H")
         / s.study.steps_of("mnist_fgsm_rs_H")
         / s.study.config["training"]["mnist"]["batch_size"]
     )
-    assert s.cost.train_cost("mnist_fgsm_rs_H__own_recipe") == pytest.approx(
+    assert s.cost.train_flops("mnist_fgsm_rs_H__own_recipe") == pytest.approx(
         recipe["steps"] * recipe["batch_size"] * one
     )
     # reduced scale leaves it out (its 6,000 steps do not fit the reduced frontier's hour)
@@ -79,6 +87,17 @@ def test_own_recipe_trains_with_the_methods_published_settings():
         "lr": 0.005,
         "schedule": "cyclic",
     }
+    # the authors' own MNIST recipes (issue 30 item 2b): Madry et al.'s and TRADES', run where they fit
+    recipes = merged()["frontier"]["recipes"]
+    assert recipes["mnist_pgd_at_H"] == {
+        "steps": 100000, "batch_size": 50, "optimizer": "adam", "lr": 0.0001, "schedule": "constant",
+    }  # fmt: skip
+    assert recipes["mnist_trades_H"] == {
+        "steps": 46875, "batch_size": 128, "optimizer": "sgd", "lr": 0.01, "schedule": "trades",
+    }  # fmt: skip
+    full = study(merged())
+    args = full.commands.train_args("mnist_trades_H__own_recipe")
+    assert "--steps 46875 --batch-size 128 --optimizer sgd --lr 0.01" in args and "--schedule trades" in args
 
 
 def test_changing_trades_beta_touches_only_trades_and_the_frontier():
@@ -88,7 +107,7 @@ def test_changing_trades_beta_touches_only_trades_and_the_frontier():
     cfg2["models"]["mnist_trades_H"]["beta"] = 6.0
     after = study(cfg2)
     changed = [m for m in before.study.models if before.commands.train_args(m) != after.commands.train_args(m)]
-    assert changed == ["mnist_trades_H", "mnist_trades_H__equal_cost"]
+    assert changed == ["mnist_trades_H", "mnist_trades_H__equal_cost", "mnist_trades_H__own_recipe"]
     assert (
         before.specs.frontier_spec()["config_hash"] == after.specs.frontier_spec()["config_hash"]
     )  # the section is unchanged
@@ -109,7 +128,10 @@ def _rows_and_costs(spec: dict, acc: dict, n: int = 100) -> tuple[pd.DataFrame, 
                 rows.append(
                     {"model": trained, "attack_name": a, "accuracy": acc[d][a] + 0.01 * seed, "n": n, "seed": seed}
                 )
-        costs.append({"model": trained, "defense": d, "median_step_s": {"natural": 0.1}.get(d, 0.5)})
+        step = {"natural": 0.1}.get(d, 0.5)
+        for seed in (0, 1):
+            costs.append({"model": trained, "defense": d, "median_step_s": step, "train_wall_s": 100 * step + seed})
+            costs[-1]["machine"] = "Some CPU, 2 threads"
     return pd.DataFrame(rows), pd.DataFrame(costs)
 
 
@@ -154,7 +176,10 @@ def test_table_statements_and_figure_from_rows(tmp_path):
     assert e2[f"acc[{robust}]"] == pytest.approx(0.205) and e2[f"std[{robust}]"] > 0 and e2["seeds"] == 2
     assert e2["step_x_natural"] == pytest.approx(5.0)
     nat = df[df["trained_as"] == "mnist_natural_H__equal_cost"].iloc[0]
-    assert nat["steps"] > e2["steps"] and nat["train_tflop"] == pytest.approx(e2["train_tflop"], rel=0.05)
+    assert nat["steps"] > e2["steps"] and nat["train_flops"] == pytest.approx(e2["train_flops"], rel=0.05)
+    # the spec's training FLOPs, and beside them the measured seconds (median over seeds) and machine
+    assert e2["train_flops"] == spec["model_info"]["mnist_e2sad_S"]["train_flops"]
+    assert e2["train_s"] == pytest.approx(50.5) and e2["machine"] == "Some CPU, 2 threads"
     statements = frontier_statements(df, spec)
     verdicts = dict(zip(statements["name"], statements["verdict"]))
     assert verdicts["e2sad_at_least_fgsm_rs_at_equal_cost"] == "FAIL"  # 0.205 < 0.305, n = 1,000
@@ -176,10 +201,24 @@ def test_table_statements_and_figure_from_rows(tmp_path):
     assert pd.read_csv(out["csv"])["protocol"].tolist() == df["protocol"].tolist()
     html = out["html"].read_text()
     assert "Checked statements" in html and "FAIL" in html and "equal cost" in html
+    assert "training TFLOP" in html and "measured wall time on Some CPU, 2 threads" in html
     assert "(3 PASS, 1 FAIL, 2 NOT RUN)" in html
     tex = out["tex"].read_text()
     assert "equal cost" in tex and "e2SAD" in tex and "equal_cost" not in tex  # labels, escaped names
     assert out["png"].stat().st_size > 10_000 and out["pdf"].read_bytes()[:4] == b"%PDF"
+
+
+def test_the_machine_of_a_training_is_read_from_its_sidecar():
+    """The frontier table's machine: the GPU's name (recorded when the job used CUDA), else the CPU
+    model and torch's threads."""
+    from e2sad.costs import machine_of
+
+    cpu = {"train": {"device": "cpu", "threads": 2}, "cpu": {"model": "AMD EPYC 9R14"}}
+    assert machine_of(cpu) == "AMD EPYC 9R14, 2 threads"
+    assert machine_of({**cpu, "train": {"device": "cpu", "threads": 1}}) == "AMD EPYC 9R14, 1 thread"
+    gpu = {**cpu, "train": {"device": "cuda:0", "threads": 2}, "gpu": "NVIDIA H100 80GB HBM3"}
+    assert machine_of(gpu) == "NVIDIA H100 80GB HBM3"
+    assert machine_of({**gpu, "gpu": None}) == "cuda:0"  # a sidecar written before the GPU was recorded
 
 
 def test_missing_result_is_one_line():
@@ -213,8 +252,8 @@ BAD = [
     ("zero_budget_steps", _set("frontier/budget_steps", 0), ["frontier.budget_steps", "0"]),
     (
         "recipe_of_unlisted_model",
-        _set("frontier/recipes", {"mnist_hamm_H": {"steps": 10}}),
-        ["frontier.recipes.mnist_hamm_H", "'mnist_hamm_H'", "not one of frontier.models"],
+        _set("frontier/recipes", {"mnist_nope_H": {"steps": 10}}),
+        ["frontier.recipes.mnist_nope_H", "'mnist_nope_H'", "not declared under models"],
     ),
     (
         "recipe_bad_schedule",

@@ -21,7 +21,7 @@ PACKAGE = REPO / "e2sad"
 LAYERS = [
     ("vocabulary", ("__init__", "errors", "provenance", "serialization", "render", "runtime", "schedules")),
     ("declarations", ("declare", "config")),
-    ("compute", ("attacks", "defenses", "models", "data", "surface", "modelfile")),
+    ("compute", ("attacks", "defenses", "models", "flops", "data", "surface", "modelfile", "released")),
     ("checks", ("config.relations", "config.sections", "config.checked")),
     ("train, evaluate", ("train", "trainlog", "evaluate", "tables", "costs", "plots")),
     ("plan and science", ("plan", "science")),

@@ -283,7 +283,7 @@ def frontier_tex(tmp_path: Path) -> Path:
     from test_study import study
 
     rng = np.random.default_rng(7)
-    spec = json.loads(json.dumps(study(smoke_config()).frontier_spec()))
+    spec = json.loads(json.dumps(study(smoke_config()).specs.frontier_spec()))
     spec["note"] = NOTE
     trained = list(dict.fromkeys(cell[2] for cell in spec["cells"]))
     rows = pd.DataFrame(

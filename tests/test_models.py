@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from e2sad.models import MnistCNN, PerImageNormalize, SvhnCNN, n_parameters
+from e2sad.models import PerImageNormalize, TableA1CNN, TableA2CNN, n_parameters
 
 
 def test_mnist_cnn_is_table_a1():
-    m = MnistCNN()
+    m = TableA1CNN()
     assert n_parameters(m) == 3_274_634
     convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
@@ -19,7 +19,7 @@ def test_mnist_cnn_is_table_a1():
 
 
 def test_svhn_cnn_is_table_a2():
-    m = SvhnCNN()
+    m = TableA2CNN()
     convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
         (3, 32, (5, 5), (0, 0)),
@@ -62,12 +62,12 @@ def test_pool_before_relu_gives_the_tables_values_and_gradients():
     torch.manual_seed(0)
     cases = [
         (
-            MnistCNN(),
+            TableA1CNN(),
             torch.rand(16, 1, 28, 28),
             [("conv", 0), ("relu", 0), ("pool", 0), ("conv", 3), ("relu", 0), ("pool", 0)],
         ),
         (
-            SvhnCNN(),
+            TableA2CNN(),
             torch.rand(8, 3, 32, 32),
             [("conv", 0), ("relu", 0), ("conv", 2), ("relu", 0), ("pool", 0), ("conv", 5), ("relu", 0), ("pool", 0)],
         ),
@@ -105,7 +105,7 @@ def test_channels_last_trains_deterministically_and_as_the_default_order_within_
     c, _ = train(channels_last=True, **nat)
     d, _ = train(channels_last=False, **nat)
     torch.manual_seed(0)  # the initialization train() draws for seed 0
-    init = MnistCNN().state_dict()
+    init = TableA1CNN().state_dict()
     sc, sd = c.state_dict(), d.state_dict()
     assert not all(torch.equal(sc[k], sd[k]) for k in sc)  # another summation order ...
     for k in sc:  # ... but the same steps up to float rounding
@@ -215,7 +215,7 @@ def test_compiled_training_step_gives_the_eager_weights_within_rounding(mnist):
     eager, _ = train(**kw)
     compiled, _ = train(compile_mode="default", **kw)
     torch.manual_seed(0)
-    init = MnistCNN().state_dict()
+    init = TableA1CNN().state_dict()
     se, sc = eager.state_dict(), compiled.state_dict()
     assert set(se) == set(sc)  # the module's own names (no _orig_mod prefix)
     for k in se:

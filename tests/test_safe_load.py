@@ -169,10 +169,10 @@ def test_model_files_are_byte_for_byte_reproducible(tmp_path):
     import torch
 
     from e2sad.modelfile import save_model
-    from e2sad.models import MnistCNN
+    from e2sad.models import TableA1CNN
 
     torch.manual_seed(0)
-    model = MnistCNN()
+    model = TableA1CNN()
     save_model(model, tmp_path / "a" / "model.pt")
     save_model(model, tmp_path / "b" / "model.pt")
     save_model(model, tmp_path / "other.pt")

@@ -377,6 +377,7 @@ def test_sanity_checks_pass_and_flag():
         "models": ["good", "masked", "lonely"],
         "attacks": {"fgsm_0.3": {"kind": "fgsm", "eps": 0.3}, "ifgsm_0.3_k30": {"kind": "ifgsm", "eps": 0.3}},
         "transfer_attacks": {"table_3_2": "ifgsm_0.3_k30"},
+        "classes": 10,
     }
     checks = science.sanity_checks(sweeps, wb, tr, spec)
     v = {(r.model, r.check.split(":")[0]): r.verdict for r in checks.itertuples()}
@@ -409,13 +410,15 @@ def test_sanity_check_boundaries():
         return sanity.sweep_frame(pd.DataFrame(_sweep("m", kind, kind, accs)))
 
     at = sanity.ITERATIVE_MAX_ACC_AT_MAX_EPS
-    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at])).verdict == "PASS"
-    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at + 1e-6])).verdict == "FAIL"
+    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at]), 10).verdict == "PASS"
+    assert sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.9, 0.3, at + 1e-6]), 10).verdict == "FAIL"
     # an iterative curve that rises by more than the slack FAILs even when it ends near 0
-    rise = sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.0, 0.0 + 0.02, 0.03]))
+    rise = sanity.accuracy_survives_large_eps("m", "pgd", curve("pgd", [0.0, 0.0 + 0.02, 0.03]), 10)
     assert rise.verdict == "FAIL" and "rises from" in rise.numbers
     # a single-step curve may rise; only its end counts
-    assert sanity.accuracy_survives_large_eps("m", "fgsm", curve("fgsm", [0.1, 0.0, 0.2])).verdict == "PASS"
+    assert sanity.accuracy_survives_large_eps("m", "fgsm", curve("fgsm", [0.1, 0.0, 0.2]), 10).verdict == "PASS"
+    # the single-step bound is twice chance of the data's classes: 0.2 passes on 10 classes, not on 20
+    assert sanity.accuracy_survives_large_eps("m", "fgsm", curve("fgsm", [0.1, 0.0, 0.2]), 20).verdict == "FAIL"
     pair = [("pgd vs fgsm @ eps 0.5 (sweep)", 0.35, 0.30)]
     assert sanity.iterative_weaker_than_single_step("m", pair).verdict == "FAIL"
     assert sanity.iterative_weaker_than_single_step("m", [("x", 0.31, 0.30)]).verdict == "PASS"
@@ -427,8 +430,8 @@ def test_sanity_check_boundaries():
 
 def test_sanity_render(tmp_path):
     sweeps = pd.DataFrame(_sweep("m", "fgsm", "fgsm", [0.99, 0.3, 0.1]) + _sweep("m", "pgd", "pgd", [0.99, 0.0, 0.0]))
-    checks = science.sanity_checks(sweeps, pd.DataFrame(), pd.DataFrame(), {"models": ["m"]})
-    science.render_sanity(checks, {"note": "test"}, tmp_path / "s.csv", tmp_path / "s.html")
+    checks = science.sanity_checks(sweeps, pd.DataFrame(), pd.DataFrame(), {"models": ["m"], "classes": 10})
+    science.render_sanity(checks, {"note": "test", "classes": 10}, tmp_path / "s.csv", tmp_path / "s.html")
     page = (tmp_path / "s.html").read_text()
     assert "PASS" in page and "NOT RUN" in page and "FLAG" not in page
     assert "Of 4 checks, 3 PASS, 1 NOT RUN." in page and "#e8e8e8" in page  # NOT RUN in grey
@@ -466,10 +469,7 @@ def test_ablation_models_derived_and_checked():
         (lambda c: c["robustness"].update(reference="clean"), "no attack"),
         (lambda c: c["sanity"].update(eps=[0.0, 0.1]), "grow toward 1"),
         (
-            lambda c: (
-                c["models"]["mnist_e2sad_S"].pop("alpha")
-                and c["models"].update(mnist_e2sad_S__literal=c["models"]["mnist_e2sad_S"])
-            ),
+            lambda c: c["models"].update(mnist_e2sad_S__literal=dict(c["models"]["mnist_e2sad_S"])),
             "name taken",
         ),
     ],

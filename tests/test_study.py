@@ -69,6 +69,31 @@ def test_changing_lambda_touches_exactly_what_depends_on_it():
     assert moved == {"table_3_1", "table_3_2"}  # minimax and Table 3.3 hold no e2SAD model
 
 
+def test_changing_a_declared_default_touches_exactly_the_models_that_use_it(monkeypatch):
+    """Every declared hyperparameter reaches the train rule's params resolved, defaults included: a
+    new default of e2SAD's sigma (a key the config leaves out) moves the params of exactly the e2SAD
+    models that take the default, while no command line changes (it names only the config's keys)."""
+    import dataclasses
+
+    from e2sad.defenses import DEFENSES
+
+    cfg = merged()
+    before = study(cfg)
+    models = before.study.models
+    hp_before = {m: before.commands.hyperparameters(m) for m in models}  # read now: the registry is read lazily
+    args_before = {m: before.commands.train_args(m) for m in models}
+    decl = DEFENSES["e2sad"]
+    default = next(p.default for p in decl.params if p.name == "sigma")
+    params = tuple(dataclasses.replace(p, default=default / 2) if p.name == "sigma" else p for p in decl.params)
+    monkeypatch.setitem(DEFENSES, "e2sad", dataclasses.replace(decl, params=params))
+    after = study(cfg)
+    moved = [m for m in models if hp_before[m] != after.commands.hyperparameters(m)]
+    expected = [m for m in models if models[m]["defense"] == "e2sad" and "sigma" not in models[m]]
+    assert expected and moved == expected
+    assert all(args_before[m] == after.commands.train_args(m) for m in models)
+    assert f'"sigma": {default / 2}' in after.commands.hyperparameters(expected[0])
+
+
 def test_svhn_left_out_without_its_files(tmp_path):
     cfg = merged()
     cfg["data"]["svhn"]["src"] = str(tmp_path / "nowhere")
@@ -119,8 +144,9 @@ def test_projection_warns_before_a_paper_run_on_the_cpu():
     # the frontier target's own figure: its trainings and evaluations, not the `all` target's
     frontier = verdict.cost.frontier_flops()
     assert frontier["train"] == sum(
-        verdict.cost.train_cost(m) * verdict.cost.forward_flops("mnist") * 3 for m in verdict.study.frontier_trained()
-    )
+        verdict.cost.train_time(m) * verdict.cost.forward_flops("mnist") * len(verdict.study.frontier_seeds_of(m))
+        for m in verdict.study.frontier_trained()
+    )  # each model on its own seeds (frontier.model_seeds: 5 for e2SAD and IFGSM AT, 3 for the rest)
     assert frontier["evaluate"] > frontier["train"] > 0
     assert any(ln.startswith("frontier target: ") for ln in lines)
     reduced = study(merged("config/reduced.yaml"))
@@ -202,18 +228,24 @@ def test_compile_key_reaches_the_training_command_line_only_when_set():
 
 def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost():
     """compute.merge_clean: --merge-clean only for the defenses declared merge_clean=True (those
-    whose code takes it), and their step then counts one B_xw in place of a B_in and a B_w."""
+    whose code takes it), and their step then counts one B_xw in place of a B_in and a B_w, in time
+    weights and in training FLOPs."""
     import inspect
 
-    from e2sad.defenses import DEFENSES, PASS_COST, step_cost, step_passes
+    from e2sad.defenses import DEFENSES, PASS_TIME_WEIGHTS, step_flops, step_passes, step_time
+    from e2sad.flops import network_pass_flops
 
     for name in DEFENSES:
         takes = "merge_clean" in inspect.signature(DEFENSES[name].fn).parameters
         assert bool(DEFENSES.get_decl(name, "defense").extra.get("merge_clean")) == takes, name
     hp = {"alpha": 0.5, "eps": 0.3}
     assert step_passes("fgsm_at", hp, True) == {"F": 2, "B_in": 0, "B_w": 1, "B_xw": 1}
-    saved = PASS_COST["B_in"] + PASS_COST["B_w"] - PASS_COST["B_xw"]
-    assert step_cost("fgsm_at", hp, True) == pytest.approx(step_cost("fgsm_at", hp) - saved)
+    saved = PASS_TIME_WEIGHTS["B_in"] + PASS_TIME_WEIGHTS["B_w"] - PASS_TIME_WEIGHTS["B_xw"]
+    assert step_time("fgsm_at", hp, True) == pytest.approx(step_time("fgsm_at", hp) - saved)
+    flops = network_pass_flops("cnn_a1", 1, 28, 10)
+    saved = flops["B_in"] + flops["B_w"] - flops["B_xw"]
+    assert 0 < saved < flops["F"]  # a forward's FLOPs less the first convolution's input gradient
+    assert step_flops("fgsm_at", hp, flops, True) == pytest.approx(step_flops("fgsm_at", hp, flops) - saved)
     rs = {"eps": 0.3, "alpha": 0.375}
     assert step_passes("fgsm_rs", rs, True) == step_passes("fgsm_rs", rs)
 
@@ -226,5 +258,7 @@ def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost(
     ) and "--merge-clean" in merged.commands.train_args("mnist_fgsm03_H")
     assert not any("--merge-clean" in merged.commands.train_args(m) for m in ("mnist_natural_H", "mnist_fgsm_rs_H"))
     assert not any("--merge-clean" in plain.commands.train_args(m) for m in plain.study.models)
-    assert merged.cost.train_cost("mnist_e2sad_S") < plain.cost.train_cost("mnist_e2sad_S")
-    assert merged.cost.train_cost("mnist_fgsm_rs_H") == plain.cost.train_cost("mnist_fgsm_rs_H")
+    for cost in ("train_time", "train_flops"):
+        with_merge, without = getattr(merged.cost, cost), getattr(plain.cost, cost)
+        assert with_merge("mnist_e2sad_S") < without("mnist_e2sad_S")
+        assert with_merge("mnist_fgsm_rs_H") == without("mnist_fgsm_rs_H")

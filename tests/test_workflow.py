@@ -200,6 +200,8 @@ SUBCOMMANDS = {
     "frontier-snapshots",
     "sanity-report",
     "statements",
+    "convert-released",
+    "released-table",
 }
 
 

@@ -32,10 +32,18 @@ from ..errors import ConfigError
 ATTACKS = Registry("attack kind")
 
 # The attack hyperparameters, each declared once (defenses reuse EPS and K).
-EPS = Param("eps", float, "l-infinity budget in [0, 1] pixel units (e.g. 0.3 or 24/255)", lo=0, hi=1, open_lo=True)
+EPS = Param(
+    "eps", float, "l-infinity budget in [0, 1] pixel units (e.g. 0.3 or 24/255)", lo=0, hi=1, open_lo=True, budget=True
+)
 K = Param("k", int, "number of attack steps", lo=1)
 STEP = Param(
-    "step", float, "PGD step size (Madry et al.: 0.01 on MNIST; default 2.5 eps / k)", None, lo=0, open_lo=True
+    "step",
+    float,
+    "PGD step size (Madry et al.: 0.01 on MNIST; default 2.5 eps / k)",
+    None,
+    lo=0,
+    open_lo=True,
+    budget=True,
 )
 RESTARTS = Param("restarts", int, "random restarts; per example the worst case is kept", 1, lo=1)
 APGD_STEPS = Param("steps", int, "APGD iterations (Croce & Hein 2020: 100)", 100, lo=1)
@@ -100,7 +108,7 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float = 0.0, h
     return torch.clamp(x_adv, lower, upper)
 
 
-@ATTACKS.declare("none", paper="no attack: the clean test images", passes=lambda p: {})
+@ATTACKS.declare("none", paper="no attack: the clean test images", passes=lambda p, classes: {})
 def clean(model, x, y, **_):
     """No attack: the clean inputs."""
     return x.detach()
@@ -112,7 +120,7 @@ def clean(model, x, y, **_):
     params=(EPS,),
     paper="Goodfellow et al. 2015; paper eq. 2.1",
     direction=True,
-    passes=lambda p: {"F": 1, "B_in": 1},
+    passes=lambda p, classes: {"F": 1, "B_in": 1},
 )
 def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None) -> torch.Tensor:
     """FGSM (Goodfellow et al. 2015; paper eq. 2.1): x + eps * sign(grad_x J), clipped to [lo, hi].
@@ -131,7 +139,7 @@ def fgsm(model, x, y, *, eps: float, lo: float = 0.0, hi: float = 1.0, grad=None
     params=(EPS, K),
     paper="Kurakin et al. 2017 (BIM); paper eq. 2.2",
     direction=True,
-    passes=lambda p: {"F": p["k"], "B_in": p["k"]},
+    passes=lambda p, classes: {"F": p["k"], "B_in": p["k"]},
 )
 def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, grad=None):
     """IFGSM / BIM (Kurakin et al. 2017; paper eq. 2.2): k steps of size a = eps/k,
@@ -158,7 +166,10 @@ def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, 
     iterative=True,
     params=(EPS, K, STEP, RESTARTS, ATTACK_SEED),
     paper="Madry et al. 2018",
-    passes=lambda p: {"F": (p["k"] + 1) * p.get("restarts", 1), "B_in": p["k"] * p.get("restarts", 1)},
+    passes=lambda p, classes: {
+        "F": (p["k"] + 1) * p.get("restarts", RESTARTS.default),
+        "B_in": p["k"] * p.get("restarts", RESTARTS.default),
+    },
 )
 def pgd(
     model,

@@ -11,15 +11,18 @@ from ..declare import Param
 from .core import APGD_STEPS, ATTACK_SEED, ATTACKS, EPS, RESTARTS, targeted_classes
 
 
+def _apgd_passes(p: dict, targets: int) -> dict:
+    """APGD's passes: ``steps`` forwards and input backwards per restart and target."""
+    n = targets * p.get("steps", APGD_STEPS.default) * p.get("restarts", RESTARTS.default)
+    return {"F": n, "B_in": n}
+
+
 @ATTACKS.declare(
     "apgd_ce",
     iterative=True,
     params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED),
     paper="Croce & Hein 2020, APGD-CE",
-    passes=lambda p: {
-        "F": p.get("steps", 100) * p.get("restarts", 1),
-        "B_in": p.get("steps", 100) * p.get("restarts", 1),
-    },
+    passes=lambda p, classes: _apgd_passes(p, 1),
 )
 def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-CE of AutoAttack (Croce & Hein 2020), via torchattacks.APGD."""
@@ -34,12 +37,8 @@ def apgd_ce(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, see
     iterative=True,
     params=(EPS, APGD_STEPS, RESTARTS, ATTACK_SEED),
     paper="Croce & Hein 2020, APGD-T",
-    # at most 9 target classes (10-class data: the cost model's estimate); a point that falls is not
-    # attacked again (an upper bound)
-    passes=lambda p: {
-        "F": 9 * p.get("steps", 100) * p.get("restarts", 1),
-        "B_in": 9 * p.get("steps", 100) * p.get("restarts", 1),
-    },
+    # every class but the true one is a target; a point that falls is not attacked again (an upper bound)
+    passes=lambda p, classes: _apgd_passes(p, classes - 1),
 )
 def apgd_t(model, x, y, *, eps: float, steps: int = 100, restarts: int = 1, seed: int = 0, **_):
     """APGD-T (targeted DLR) of AutoAttack, via torchattacks.APGDT: every class but the true one is a
@@ -73,11 +72,12 @@ AA_STEPS = Param(
 AA_TARGETS = 9
 
 
-def _aa_passes(p: dict) -> dict:
-    """An upper bound of AutoAttack's passes: APGD-CE steps, APGD-T and FAB-T 9 targets x steps, Square
-    5,000 queries; each attack runs only on the points still classified correctly."""
-    steps = p.get("steps", AA_STEPS.default)
-    return {"F": steps * 28 + 5000, "B_in": steps * 19}
+def _aa_passes(p: dict, classes: int) -> dict:
+    """An upper bound of AutoAttack's passes: APGD-CE steps, APGD-T and FAB-T steps for each of
+    their targets (min(AA_TARGETS, classes - 1)), Square 5,000 queries; each attack runs only on
+    the points still classified correctly."""
+    steps, targets = p.get("steps", AA_STEPS.default), min(AA_TARGETS, classes - 1)
+    return {"F": steps * (1 + 3 * targets) + 5000, "B_in": steps * (1 + 2 * targets)}
 
 
 #: the checks of Croce & Hein's ``autoattack/checks.py``, each named after what it flags (their

@@ -24,7 +24,7 @@ import time
 from ..declare import load_plugins
 from ..errors import E2sadError
 from ..runtime import keep_freed_memory
-from . import commands, science_commands  # noqa: F401  (their subcommands register themselves)
+from . import commands, released_commands, science_commands  # noqa: F401  (their subcommands register themselves)
 from .options import COMMANDS, Opt
 
 __all__ = ["COMMANDS", "build_parser", "main"]

@@ -38,6 +38,7 @@ from .options import (
     schema,
     spec,
     unit_value,
+    warmup_value,
     write_sidecars,
 )
 
@@ -55,12 +56,12 @@ def _load_data(a, device, splits=None) -> dict:
 def _load_eval(a):
     """(model, first n test images, their labels) for an evaluation subcommand; an ``--n`` beyond
     the test set is one line (:func:`e2sad.evaluate.first_n`)."""
-    from ..evaluate import first_n
+    from ..evaluate import evaluation_images
     from ..modelfile import load_model
 
     dev = resolve_device(a.device)
     data = _load_data(a, dev, splits=("test",))
-    x, y = first_n(data, a.n)
+    x, y = evaluation_images(data, a.n, getattr(a, "sample_seed", None))
     model = load_model(a.model, a.network, a.normalization, tuple(x.shape[1:]), data["classes"], dev, a.channels_last)
     return model, x, y
 
@@ -132,6 +133,13 @@ def cmd_prepare(a):
     opt("--lr", type=float, default=1e-3, help="learning rate (the peak of a cyclic schedule)"),
     opt(
         "--schedule", default=schema("training.*.schedule"), help="learning-rate schedule: constant, cyclic, piecewise"
+    ),
+    opt(
+        "--eps-warmup",
+        type=warmup_value,
+        default=schema("training.*.eps_warmup"),
+        help="fraction of the steps over which eps (and the attack's steps) ramp up linearly "
+        "(training.<dataset>.eps_warmup; 0: off)",
     ),
     opt(
         "--precision",
@@ -214,6 +222,8 @@ def cmd_evaluate(a):
     x_adv = _crafted(a, params, y) if a.adv else None
     row = evaluate(model, x, y, a.attack, params, a.batch_size, x_adv=x_adv)
     row.update(model=a.name, attack_name=a.attack_name or a.attack, seed=a.seed, dataset=a.dataset)
+    if a.sample_seed is not None:  # the first n otherwise (rows of the paper's tables unchanged)
+        row["sample_seed"] = a.sample_seed
     row["seconds"] = round(time.time() - a.started, 2)
     write_json_atomic(a.out, row)
     write_sidecars([a.out], a, inputs=[a.model, a.data] + ([a.adv] if a.adv else []))

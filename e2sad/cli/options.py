@@ -155,6 +155,14 @@ def unit_value(s: str) -> float:
     return v
 
 
+def warmup_value(s: str) -> float:
+    """An eps warm-up: a fraction of the steps in [0, 1) (``training.<dataset>.eps_warmup``)."""
+    v = fraction(s)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"eps warm-up {s} is not allowed, must be in [0, 1)")
+    return v
+
+
 def label_smoothing(s: str):
     if s.lower() in ("none", "hard", "1", "1.0"):
         return None
@@ -205,6 +213,12 @@ EVAL = (
     *NET,
     DATA,
     opt("--n", type=positive_int, default=None, help="first n test images (default all)"),
+    opt(
+        "--sample-seed",
+        type=int,
+        default=None,
+        help="a random sample of --n test images drawn with this seed instead of the first n (frontier.sample_seed)",
+    ),
     opt("--batch-size", type=positive_int, default=schema("evaluation.batch_size")),
     *RUN,
 )

@@ -57,21 +57,32 @@ def cmd_robustness_table(a):
     rows("JSON result rows (evaluate)"),
     models("trained model files (their sidecars give step times)"),
     opt("--snapshots", default=None, help="snapshots.csv (robustness along training), for its statement"),
+    opt("--released", nargs="*", default=[], help="JSON rows of the released models (snakemake released), drawn"),
     TABLE_OUTS,
     FIG,
 )
 def cmd_frontier_table(a):
     import pandas as pd
 
-    from ..costs import cost_rows
+    from ..costs import cost_rows, final_terms
     from ..science import frontier_statements, frontier_table, load_json_rows, plot_frontier, render_frontier
+    from ..science.released import released_frontier_points
+    from ..science.trained import final_loss
 
-    df = frontier_table(load_json_rows(a.rows), cost_rows(a.models), a.spec)
+    train = final_terms(a.models)
+    train["final_loss"] = [final_loss(t) for t in train["terms"]]
+    df = frontier_table(load_json_rows(a.rows), cost_rows(a.models, machine=True), a.spec, train)
     snaps = pd.read_csv(a.snapshots) if a.snapshots else None
     st = frontier_statements(df, a.spec, snaps)
     render_frontier(df, st, a.spec, a.out_csv, a.out_tex, a.out_html)
-    plot_frontier(df, a.spec, a.out_fig)
-    inputs = a.rows + a.models + ([a.snapshots] if a.snapshots else [])
+    released = released_frontier_points(load_json_rows(a.released), a.spec) if a.released else []
+    for p in a.spec.get("released") or []:
+        if p["key"] not in {r["key"] for r in released}:
+            print(
+                f"released model {p['key']}: not drawn, no {a.spec['robust']} row (snakemake released)", file=sys.stderr
+            )
+    plot_frontier(df, a.spec, a.out_fig, released)
+    inputs = a.rows + a.models + ([a.snapshots] if a.snapshots else []) + a.released
     write_sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, inputs=inputs)
     for r in st.itertuples():
         print(f"{r.verdict}: {r.statement}: {r.numbers}", file=sys.stderr)

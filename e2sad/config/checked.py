@@ -10,7 +10,7 @@ from ..data import check_sizes
 from .messages import check_schema
 from .relations import check_relations, left_out_datasets
 from .schema import load_yaml_strict, resolve_config
-from .sections import check_science
+from .sections import check_science, released_absent
 
 
 def check_config(
@@ -27,6 +27,7 @@ def _checked(config: dict, schema_path, base_dir, config_files) -> tuple[dict, l
     resolved = resolve_config(config, schema_path)
     warnings = check_relations(resolved, base_dir)
     warnings += check_science(resolved)
+    warnings += list(released_absent(resolved, base_dir).values())
     return resolved, warnings
 
 

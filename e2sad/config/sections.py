@@ -1,12 +1,12 @@
-"""Checks of the science sections (``ablation``, ``robustness``, ``sanity``, ``frontier``): what
-each names is declared and agrees.  The models these sections derive (the ablation's variants, the
-frontier's equal-cost and own-recipe models) are the plan's (:mod:`e2sad.plan.models`), which
-checks them like declared ones."""
+"""Checks of the science sections (``ablation``, ``robustness``, ``sanity``, ``frontier``) and of
+the released models (``released``): what each names is declared and agrees.  The models these
+sections derive (the ablation's variants, the frontier's equal-cost and own-recipe models) are the
+plan's (:mod:`e2sad.plan.models`), which checks them like declared ones."""
 
 from __future__ import annotations
 
 from ..attacks import iterative_kinds, single_step_kinds
-from ..defenses import SECOND_STEP
+from ..defenses import DEFENSES, SECOND_STEP
 from ..errors import ConfigError
 from ..schedules import SCHEDULES
 from .messages import few
@@ -123,6 +123,8 @@ def check_science(config: dict) -> list[str]:
         warnings += _check_frontier(config, config["frontier"])
     if config.get("sanity"):
         warnings += _check_sanity(config, config["sanity"])
+    if (config.get("released") or {}).get("models"):
+        _check_released(config, config["released"])
     return warnings
 
 
@@ -154,6 +156,14 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
     for i, s in enumerate(fr["seeds"]):
         if s not in config["seeds"]:
             raise ConfigError(f"config: frontier.seeds.{i}: seed {s} is not in seeds {config['seeds']}")
+    for m, seeds in fr["model_seeds"].items():
+        if m not in fr["models"]:
+            raise ConfigError(
+                f"config: frontier.model_seeds.{m}: model '{m}' is not one of frontier.models ({few(fr['models'])})"
+            )
+        for i, s in enumerate(seeds):
+            if s not in config["seeds"]:
+                raise ConfigError(f"config: frontier.model_seeds.{m}.{i}: seed {s} is not in seeds {config['seeds']}")
 
     snap = fr.get("snapshot_attacks") or []
     for i, a in enumerate(snap):
@@ -170,17 +180,86 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
                 f"and one iterative attack ({', '.join(iterative_kinds())}) to flag catastrophic overfitting"
             )
 
-    recipes = fr.get("recipes") or {}
+    recipes, notes = fr.get("recipes") or {}, []
     for name, r in recipes.items():
-        if name not in fr["models"]:
-            raise ConfigError(
-                f"config: frontier.recipes.{name}: model '{name}' is not one of frontier.models ({few(fr['models'])})"
-            )
+        if name not in models:
+            raise ConfigError(f"config: frontier.recipes.{name}: model '{name}' is not declared under models")
         if "schedule" in r and r["schedule"] not in SCHEDULES:
             raise ConfigError(
                 f"config: frontier.recipes.{name}.schedule: {r['schedule']!r} is not allowed; "
                 f"allowed: {', '.join(SCHEDULES)}"
             )
+    unused = [m for m in recipes if m not in fr["models"]]
+    if unused and "own_recipe" in fr["protocols"]:  # config.yaml declares recipes an overlay's frontier may leave out
+        notes.append(f"frontier.recipes: {', '.join(unused)} not among frontier.models; their own recipes add no row")
     if "own_recipe" in fr["protocols"] and not recipes:
-        return ["frontier.protocols: own_recipe without frontier.recipes adds no row"]
-    return []
+        notes.append("frontier.protocols: own_recipe without frontier.recipes adds no row")
+    return notes
+
+
+#: keys of a released model's entry that are not its defense's hyperparameters
+RELEASED_META = ("release", "file", "dataset", "defense", "steps", "batch_size", "label", "published", "source")
+
+
+def _check_released(config: dict, rel: dict) -> None:
+    """The released models: a known release format, a dataset the study runs whose images the
+    format's network takes, a declared defense with its recipe's hyperparameters, and declared
+    attacks (an absent file is a note: :func:`released_absent`; ``published`` names a result of the
+    science, checked by the plan: :func:`e2sad.plan.study.check_published`)."""
+    from ..released import RELEASES  # the formats' declarations (their networks import torch)
+
+    for name, r in rel["models"].items():
+        where = f"released.models.{name}"
+        if r["release"] not in RELEASES:
+            raise ConfigError(
+                f"config: {where}.release: {r['release']!r} is not a known release format; known: {', '.join(RELEASES)}"
+            )
+        fmt, ds = RELEASES[r["release"]], r["dataset"]
+        if ds not in config["data"]:
+            raise ConfigError(
+                f"config: {where}.dataset: {ds!r} is not declared under data; declared: {few(config['data'])}"
+            )
+        if ds not in config["datasets"]:
+            raise ConfigError(
+                f"config: {where}.dataset: {ds!r} is not one of datasets ({few(config['datasets'])}); "
+                "a released model is evaluated on a dataset the study prepares"
+            )
+        d = config["data"][ds]
+        have, need = (d["channels"], d["size"], d["classes"]), (fmt.channels, fmt.size, fmt.classes)
+        if have != need:
+            raise ConfigError(
+                f"config: {where}.dataset: {ds} has {have[0]}x{have[1]}x{have[1]} images of {have[2]} classes, "
+                f"a {fmt.name} model ({fmt.network}) takes {need[0]}x{need[1]}x{need[1]} of {need[2]}"
+            )
+        hp = {k: v for k, v in r.items() if k not in RELEASED_META}
+        try:
+            DEFENSES.get_decl(r["defense"], f"{where}.defense").check(hp, where, "hyperparameter")
+        except ConfigError as exc:
+            raise ConfigError(f"config: {exc}") from None
+    known = {**config["attacks"], **((config.get("robustness") or {}).get("attacks") or {})}
+    if not rel["attacks"]:
+        raise ConfigError(
+            "config: released.attacks: empty; name the attacks (of attacks) to evaluate the released models under"
+        )
+    for i, a in enumerate(rel["attacks"]):
+        if a not in known:
+            raise ConfigError(
+                f"config: released.attacks.{i}: attack '{a}' is not declared under attacks or robustness.attacks"
+            )
+
+
+def released_absent(config: dict, base_dir=".") -> dict[str, str]:
+    """The released models whose file the user has not supplied: name -> the note that says so
+    (such a model is left out, not an error, like an optional dataset's absent files)."""
+    from pathlib import Path
+
+    out = {}
+    for name, r in ((config.get("released") or {}).get("models") or {}).items():
+        path = Path(base_dir) / r["file"]
+        if not path.is_file():
+            source = f" ({r['source']})" if r.get("source") else ""
+            out[name] = (
+                f"released model {name} left out: {r['file']} not found (from {Path(base_dir).resolve()}); "
+                f"put its released file there{source}"
+            )
+    return out

@@ -15,7 +15,7 @@ and gives both the clean loss and the first attack step's input gradient; the
 first adversarial forward gives the adversarial loss and (for e2SAD) the
 second-step gradient.  See ``bench/`` for the pass counts and timings.
 
-Three modules: :mod:`.core` (the registry, shared hyperparameters, pass costs and pieces),
+Three modules: :mod:`.core` (the registry, shared hyperparameters, pass counts and costs, and pieces),
 :mod:`.paper` (the paper's defenses) and :mod:`.fast` (the fast adversarial training that followed
 it).  Importing this package declares every defense in :data:`DEFENSES`.
 """
@@ -23,13 +23,14 @@ it).  Importing this package declares every defense in :data:`DEFENSES`.
 from .core import (
     ALPHA,
     DEFENSES,
-    PASS_COST,
+    PASS_TIME_WEIGHTS,
     SECOND_STEP,
     SECOND_STEP_VARIANTS,
     Step,
     smooth_labels,
-    step_cost,
+    step_flops,
     step_passes,
+    step_time,
 )
 from .fast import fgsm_rs, fgsm_rs_point, pgd_at, pgd_point, trades, trades_kl
 from .paper import e2sad_loss, fgsm_at, hamm_minimax, ifgsm_at, natural, second_step_grad
@@ -44,7 +45,7 @@ def get_defense(name: str):
 __all__ = [
     "ALPHA",
     "DEFENSES",
-    "PASS_COST",
+    "PASS_TIME_WEIGHTS",
     "SECOND_STEP",
     "SECOND_STEP_VARIANTS",
     "Step",
@@ -60,8 +61,9 @@ __all__ = [
     "pgd_point",
     "second_step_grad",
     "smooth_labels",
-    "step_cost",
+    "step_flops",
     "step_passes",
+    "step_time",
     "trades",
     "trades_kl",
 ]

@@ -1,5 +1,5 @@
-"""The defenses' registry, their shared hyperparameters and pass costs, and the pieces every
-defense reuses (the clean pass, label smoothing, the step record)."""
+"""The defenses' registry, their shared hyperparameters, pass counts and costs, and the pieces
+every defense reuses (the clean pass, label smoothing, the step record)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from ..errors import ConfigError
 #: name -> declaration of every defense (:mod:`e2sad.declare`); ``defense:`` in the config names one
 DEFENSES = Registry("defense")
 
-# The defenses' hyperparameters, each declared once (EPS and K are the attacks').
+# The defenses' hyperparameters, each declared once (EPS and K are the attacks').  ``budget=True``:
+# in pixel units, ramped with eps by an eps warm-up (eps1, eps2); the loss weights (alpha, lam) are not,
+# nor sigma: the scale of a probe that breaks eq. 3.2's zero gradient (as TRADES' fixed 0.001 N(0, 1)
+# start), not a distance the attack may move.
 ALPHA = Param("alpha", float, "weight of the clean loss J(x), eq. 2.6 / 3.3", lo=0, hi=1)
 LAM = Param("lam", float, "e2SAD: weight lambda of the dissimilarity term, eq. 3.3", lo=0, hi=1)
-EPS1 = Param("eps1", float, "e2SAD: first (FGSM) step size, eq. 3.1", lo=0, hi=1, open_lo=True)
-EPS2 = Param("eps2", float, "e2SAD: second step size, eq. 3.2", lo=0, hi=1, open_lo=True)
+EPS1 = Param("eps1", float, "e2SAD: first (FGSM) step size, eq. 3.1", lo=0, hi=1, open_lo=True, budget=True)
+EPS2 = Param("eps2", float, "e2SAD: second step size, eq. 3.2", lo=0, hi=1, open_lo=True, budget=True)
 SECOND_STEP = Param(
     "second_step",
     str,
@@ -41,12 +44,14 @@ NORM = Param(
 )
 SECOND_STEP_VARIANTS = SECOND_STEP.choices
 
-#: time of each pass relative to a forward F on the 2-core CPU of bench/README.md (Table A.1 CNN,
-#: batch 256): B_in input-gradient backward, B_w parameter backward, B_inc B_in with create_graph,
-#: DB_w Hamm's double backward, B_xw one backward to the input and the parameters together (the
-#: ``merge_clean`` pass; 2.00 F of FLOPs, bench/README.md "Merge experiment").  Used to order jobs
-#: (costliest first), estimate times and count the frontier's training cost.
-PASS_COST = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34, "B_xw": 2.00}
+#: time of each pass relative to a forward F, measured on one thread of the AVX2 box (Table A.1
+#: CNN, batch 256, 2026-11-25: docs/performance.md, "Projection rates"; bench/README.md, "Passes"):
+#: B_in input-gradient backward, B_w parameter backward, B_inc B_in with create_graph, DB_w Hamm's
+#: double backward, B_xw one backward to the input and the parameters together (the
+#: ``merge_clean`` pass; its FLOPs' ratio, 2.00, not its time's, 2.27).  Used only where the plan
+#: orders jobs (costliest first) and projects their time (:mod:`e2sad.plan.cost`); costs that are
+#: compared count training FLOPs (:func:`step_flops`, :mod:`e2sad.flops`).
+PASS_TIME_WEIGHTS = {"F": 1.0, "B_in": 1.13, "B_w": 1.75, "B_inc": 1.28, "DB_w": 4.34, "B_xw": 2.00}
 
 
 def step_passes(defense: str, hparams: dict, merge_clean: bool = False) -> dict[str, int]:
@@ -66,9 +71,17 @@ def step_passes(defense: str, hparams: dict, merge_clean: bool = False) -> dict[
     return passes
 
 
-def step_cost(defense: str, hparams: dict, merge_clean: bool = False) -> float:
-    """One training step of ``defense`` in units of a forward pass (:func:`step_passes`)."""
-    return sum(n * PASS_COST[p] for p, n in step_passes(defense, hparams, merge_clean).items())
+def step_time(defense: str, hparams: dict, merge_clean: bool = False) -> float:
+    """One training step of ``defense`` in forward passes' time (:func:`step_passes`, each pass
+    weighted by :data:`PASS_TIME_WEIGHTS`): for ordering jobs and projecting time only."""
+    return sum(n * PASS_TIME_WEIGHTS[p] for p, n in step_passes(defense, hparams, merge_clean).items())
+
+
+def step_flops(defense: str, hparams: dict, pass_flops: dict[str, float], merge_clean: bool = False) -> float:
+    """Training FLOPs of one step of ``defense`` on one image: its declared passes
+    (:func:`step_passes`), each counted as what it computes on the network (``pass_flops``: one
+    image's FLOPs of each pass kind, :func:`e2sad.flops.pass_flops`)."""
+    return sum(n * pass_flops[p] for p, n in step_passes(defense, hparams, merge_clean).items())
 
 
 @dataclass

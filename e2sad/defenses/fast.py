@@ -16,6 +16,7 @@ FGSM_RS_ALPHA = Param(
     "FGSM-RS: step size of the FGSM step from the random start (Wong et al. 2020: 1.25 eps; MNIST: 0.375)",
     lo=0,
     open_lo=True,
+    budget=True,
 )
 BETA = Param("beta", float, "TRADES: weight of the KL term (Zhang et al. 2019; MNIST: 1.0)", lo=0)
 

@@ -6,10 +6,11 @@ the objects that read it each do one job: :class:`~.targets.Targets` and
 :class:`~.commands.Commands` (the options of each job: every hyperparameter explicit, so that
 changing one changes exactly the jobs that depend on it), :class:`~.cost.Cost` (FLOPs and the
 projection printed before a run), :class:`~.specs.Specs` (what each artifact says, with the hash of
-what it depends on) and :class:`~.frontier.FrontierPlan`.  :class:`Plan` builds them once for the
+what it depends on), :class:`~.frontier.FrontierPlan` and :class:`~.released.ReleasedPlan` (the
+released models: their files, table and frontier points).  :class:`Plan` builds them once for the
 workflow (``workflow/rules/common.smk``); :mod:`.models` derives which models a config implies and
 :mod:`.layout` says where each file lives.  Imports inside this package point one way:
-layout, models -> study -> science_targets -> targets, frontier -> cost -> commands, specs.
+layout, models -> study -> science_targets -> targets, frontier, released -> cost -> commands, specs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .commands import Commands
 from .cost import Cost
 from .frontier import FrontierPlan
 from .layout import LOGS, PATTERNS, Layout
+from .released import ReleasedPlan
 from .science_targets import ScienceTargets
 from .specs import Specs
 from .study import STATEMENTS_TABLE, Study, load_study
@@ -37,6 +39,7 @@ class Plan:
     cost: Cost
     commands: Commands
     specs: Specs
+    released: ReleasedPlan
 
     @classmethod
     def of(cls, study: Study) -> Plan:
@@ -45,7 +48,14 @@ class Plan:
         frontier = FrontierPlan(study)
         cost = Cost(study, targets)
         return cls(
-            study, science, targets, frontier, cost, Commands(study, frontier), Specs(study, science, cost, frontier)
+            study,
+            science,
+            targets,
+            frontier,
+            cost,
+            Commands(study, frontier),
+            Specs(study, science, cost, frontier),
+            ReleasedPlan(study),
         )
 
 

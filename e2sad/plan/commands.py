@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from ..attacks import ATTACKS
@@ -91,6 +92,8 @@ class Commands:
         ]
         if t["schedule"] != "constant":
             args.append(f"--schedule {t['schedule']}")
+        if t["eps_warmup"] > 0 and DEFENSES.get_decl(m["defense"], "defense").budget_names():
+            args.append(f"--eps-warmup {t['eps_warmup']}")  # natural training has no budget to ramp
         if c["merge_clean"] and DEFENSES.get_decl(m["defense"], "defense").extra.get("merge_clean"):
             args.append("--merge-clean")
         if c["channels_last"]:
@@ -99,17 +102,30 @@ class Commands:
             args.append(f"--compile {c['compile']}")
         return " ".join(args + DEFENSES.cli_args(m["defense"], m))
 
+    def hyperparameters(self, model: str) -> str:
+        """Every declared hyperparameter of a model's defense, defaults included, resolved (JSON): the
+        train rule's ``params:``, so that a changed declared default re-runs exactly its models
+        (the command line names only the keys the config gives)."""
+        m = self.study.models[model]
+        return json.dumps(DEFENSES.resolved(m["defense"], m), sort_keys=True)
+
+    def attack_hyperparameters(self, attack: str) -> str:
+        """Every declared parameter of an attack, defaults included, resolved (JSON)."""
+        a = self.study.science_attacks[attack]
+        return json.dumps(ATTACKS.resolved(a["kind"], a), sort_keys=True)
+
     def attack_args(self, attack: str) -> str:
         """An attack (of ``attacks`` or ``robustness.attacks``) as explicit options."""
         a = self.study.science_attacks[attack]
         return " ".join([f"--attack {a['kind']}"] + ATTACKS.cli_args(a["kind"], a))
 
-    def eval_args(self, model: str, section: dict | None = None) -> str:
+    def eval_args(self, model: str, section: dict | None = None, net: str | None = None) -> str:
         """Test subset, batch size, device and network of an evaluation (``section``: the
-        ``evaluation`` section, or a science section with its own ``n_test`` and ``batch_size``)."""
+        ``evaluation`` section, or a science section with its own ``n_test`` and ``batch_size``;
+        ``net``: the network's options when ``model`` is not a trained model, :meth:`released_eval_args`)."""
         section = self.study.config["evaluation"] if section is None else section
         args = [
-            self.net_args(model),
+            self.net_args(model) if net is None else net,
             f"--batch-size {section['batch_size']}",
             f"--device {self.study.compute['device']}",
         ]
@@ -117,7 +133,21 @@ class Commands:
             args.append("--channels-last")
         if section["n_test"]:
             args.append(f"--n {section['n_test']}")
+            if section.get("sample_seed") is not None:
+                args.append(f"--sample-seed {section['sample_seed']}")
         return " ".join(args)
+
+    def released_eval_args(self, name: str) -> str:
+        """An evaluation of released model ``name`` (``released.models``) as :meth:`eval_args`, on
+        its release format's network (:data:`e2sad.released.RELEASES`) and ``released``'s test
+        images and batch size."""
+        from ..released import RELEASES
+
+        rel = self.study.config["released"]
+        r = rel["models"][name]
+        fmt = RELEASES[r["release"]]
+        net = f"--dataset {r['dataset']} --network {fmt.network} --normalization {fmt.normalization}"
+        return self.eval_args(name, rel, net=net)
 
     def sweep_args(self, sweep: str) -> str:
         s = self.study.sanity["sweeps"][sweep]

@@ -1,11 +1,12 @@
-"""What the study costs: FLOPs of each job from the declared pass counts, and the projection that
-the workflow prints before any job runs."""
+"""What the study costs: the training FLOPs of a model (its declared passes, each counted on its
+network: :mod:`e2sad.flops`), and the projection that the workflow prints before any job runs (the
+passes weighted by their measured time, :data:`e2sad.defenses.PASS_TIME_WEIGHTS`)."""
 
 from __future__ import annotations
 
 from ..attacks import ATTACKS
-from ..defenses import PASS_COST
-from .models import entry_cost
+from ..defenses import PASS_TIME_WEIGHTS
+from .models import entry_flops, entry_time
 from .study import Study
 from .targets import Targets
 
@@ -29,16 +30,31 @@ def _duration(seconds: float) -> str:
 
 
 class Cost:
-    """The costs of a :class:`~.study.Study`'s jobs in forward passes of one image, and in FLOPs."""
+    """The costs of a :class:`~.study.Study`'s jobs: training FLOPs, and for ordering the jobs and
+    projecting their time, forward passes' time of one image."""
 
     def __init__(self, study: Study, targets: Targets):
         self.study = study
         self.targets = targets
 
-    def train_cost(self, model: str) -> float:
-        """A training job's cost in forward passes of one image: steps x batch x the step's passes
-        (the defense's declared pass counts, :func:`e2sad.defenses.step_cost`)."""
-        return self.study.steps_of(model) * entry_cost(self.study.config, self.study.models[model])
+    def train_time(self, model: str) -> float:
+        """A training job's time in forward passes of one image: steps x batch x the step's passes,
+        each weighted by its measured time (:func:`e2sad.defenses.step_time`); for the projection
+        and the jobs' order only."""
+        return self.study.steps_of(model) * entry_time(self.study.config, self.study.models[model])
+
+    def train_flops(self, model: str) -> float:
+        """A model's training FLOPs: steps x batch x the step's passes, each counted on the
+        dataset's network (:func:`e2sad.plan.models.entry_flops`)."""
+        return self.study.steps_of(model) * entry_flops(self.study.config, self.study.models[model])
+
+    def pass_flops(self, dataset: str, network: str | None = None) -> dict[str, float]:
+        """One image's FLOPs of each pass kind through the dataset's network (or ``network`` on its
+        images): :func:`e2sad.flops.network_pass_flops`."""
+        from ..flops import network_pass_flops  # torch kept out of the plan's start-up
+
+        d = self.study.config["data"][dataset]
+        return network_pass_flops(network or d["network"], d["channels"], d["size"], d["classes"])
 
     def forward_flops(self, dataset: str, network: str | None = None) -> float:
         """FLOPs of one forward of one image through the dataset's network (or ``network`` on its images)."""
@@ -48,11 +64,13 @@ class Cost:
         net = build_model(network or d["network"], d["normalization"], d["channels"], d["size"], d["classes"])
         return float(forward_flops(net, (d["channels"], d["size"], d["size"])))
 
-    def eval_cost(self, model: str, attack: str, n) -> float:
-        """An evaluation's cost in forward passes of one image: the attack's declared passes + 1 F."""
+    def eval_cost(self, attack: str, n, dataset: str) -> float:
+        """An evaluation's time in forward passes of one image: the attack's declared passes (for the
+        dataset's classes: APGD-T's targets), weighted by their time, + 1 F."""
         a = self.study.science_attacks[attack]
-        passes = ATTACKS.get_decl(a["kind"]).extra.get("passes", lambda p: {"F": 1, "B_in": 1})(a)
-        per_image = 1 + sum(k * PASS_COST[p] for p, k in passes.items())
+        classes = self.study.config["data"][dataset]["classes"]
+        passes = ATTACKS.get_decl(a["kind"]).extra["passes"](a, classes)
+        per_image = 1 + sum(k * PASS_TIME_WEIGHTS[p] for p, k in passes.items())
         return (n or DEFAULT_TEST_SIZE) * per_image
 
     def _table_eval_flops(self, fwd: dict) -> float:
@@ -69,38 +87,40 @@ class Cost:
             else:
                 attacked |= {(t["dataset"], s, t["attack"]) for s in t["substitutes"]}
                 flops += len(t["models"]) * len(t["substitutes"]) * n * fwd[t["dataset"]]
-        flops += sum(self.eval_cost(m, a, n) * fwd[d] for d, m, a in attacked) * len(self.study.seeds)
+        flops += sum(self.eval_cost(a, n, d) * fwd[d] for d, m, a in attacked) * len(self.study.seeds)
         flops += sum(n * fwd[d] for d, _, _ in read) * len(self.study.seeds)
         return flops
 
     def projected_flops(self) -> dict[str, float]:
-        """FLOPs of the study that ``all`` builds: its trainings and its evaluations (white-box,
-        transfer crafts and targets, loss surfaces); the science checks are not counted."""
+        """Time-weighted FLOPs (forward FLOPs x the passes' time weights) of the study that ``all``
+        builds, for the projection: its trainings and its evaluations (white-box, transfer crafts
+        and targets, loss surfaces); the science checks are not counted."""
         fwd = {d: self.forward_flops(d) for d in self.study.active}
         train = sum(
-            self.train_cost(m) * fwd[self.study.dataset_of(m)] * len(self.study.seeds)
+            self.train_time(m) * fwd[self.study.dataset_of(m)] * len(self.study.seeds)
             for m in self.targets.trained_names()
         )
         evals = self._table_eval_flops(fwd)
         for f in self.study.figures.values():
             if f["dataset"] in self.study.active:
-                grid = f["points"] ** 2 * f["n"] + sum(self.eval_cost(None, a, f["n"]) for a in f["panels"].values())
+                grid = f["points"] ** 2 * f["n"] + sum(
+                    self.eval_cost(a, f["n"], f["dataset"]) for a in f["panels"].values()
+                )
                 evals += len(f["models"]) * grid * fwd[f["dataset"]]
         return {"train": train, "evaluate": evals}
 
     def frontier_flops(self) -> dict[str, float]:
-        """FLOPs of the ``frontier`` target: its trainings (declared and equal-cost models) and its
-        evaluations, each attack counted on every image (an upper bound: AutoAttack's later
-        attacks only run on the images the earlier ones left)."""
+        """Time-weighted FLOPs of the ``frontier`` target, for the projection: its trainings (declared
+        and equal-cost models) and its evaluations, each attack counted on every image (an upper
+        bound: AutoAttack's later attacks only run on the images the earlier ones left)."""
         if not self.study.frontier_active():
             return {"train": 0.0, "evaluate": 0.0}
         fr = self.study.frontier
-        seeds = len(fr["seeds"])
         fwd = self.forward_flops(fr["dataset"])
-        trained = self.study.frontier_trained()
-        train = sum(self.train_cost(m) for m in trained) * fwd * seeds
-        evals = sum(self.eval_cost(m, a, fr["n_test"]) for m in trained for a in fr["attacks"]) * fwd * seeds
-        return {"train": train, "evaluate": evals}
+        seeds = {m: len(self.study.frontier_seeds_of(m)) for m in self.study.frontier_trained()}
+        train = sum(self.train_time(m) * k for m, k in seeds.items()) * fwd
+        per_model = sum(self.eval_cost(a, fr["n_test"], fr["dataset"]) for a in fr["attacks"])
+        return {"train": train, "evaluate": per_model * sum(seeds.values()) * fwd}
 
     def projection(self, device: str, cores: int) -> tuple[float, list[str]]:
         """(projected seconds, lines to print) of the study on ``device`` ('cpu' or 'cuda') with
@@ -135,5 +155,5 @@ class Cost:
     def train_priority(self, model: str) -> int:
         """Snakemake priority of a training job: the costliest start first, so that no core
         idles at the end of a study while one long training runs alone."""
-        costs = sorted({self.train_cost(m) for m in self.study.models})
-        return 1 + costs.index(self.train_cost(model))
+        costs = sorted({self.train_time(m) for m in self.study.models})
+        return 1 + costs.index(self.train_time(model))

@@ -20,7 +20,12 @@ class FrontierPlan:
         return self.section["category"] if self.section else None
 
     def seeds(self) -> list:
+        """The frontier's seeds (``frontier.seeds``): every model's unless it has its own."""
         return self.section["seeds"]
+
+    def seeds_of(self, trained: str) -> list:
+        """The seeds a frontier model is trained and evaluated on (:meth:`Study.frontier_seeds_of`)."""
+        return self.study.frontier_seeds_of(trained)
 
     def cells(self) -> list[tuple]:
         """(declared model, protocol, trained model, budget multiple) of every frontier row."""
@@ -30,13 +35,13 @@ class FrontierPlan:
         return self.study.frontier_trained()
 
     def model_files(self) -> list[str]:
-        return [self.study.model_file(m, s) for m in self.trained() for s in self.seeds()]
+        return [self.study.model_file(m, s) for m in self.trained() for s in self.seeds_of(m)]
 
     def inputs(self) -> list[str]:
         return [
             self.study.layout.path("frontier_eval", model=m, seed=s, attack=a)
             for m in self.trained()
-            for s in self.seeds()
+            for s in self.seeds_of(m)
             for a in self.section["attacks"]
         ]
 

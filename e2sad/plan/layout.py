@@ -41,6 +41,10 @@ PATTERNS = {
     "frontier": "frontier/frontier.{ext}",
     "snapshot_eval": "frontier/snapshots/{model}/seed{seed}/step{step}/{attack}.json",
     "snapshots": "frontier/snapshots.{ext}",
+    # released models (snakemake released): converted from the file the user supplies, evaluated
+    "released_model": "released/{released}/model.pt",
+    "released_eval": "released/eval/{released}/{attack}.json",
+    "released_table": "released/released.{ext}",
 }
 
 #: each rule's log, relative to ``results/logs``
@@ -64,6 +68,9 @@ LOGS = {
     "frontier_table": "frontier/frontier_table.log",
     "frontier_snapshot_evaluate": "frontier/snapshot/{model}/seed{seed}/step{step}/{attack}.log",
     "frontier_snapshots": "frontier/snapshots.log",
+    "convert_released": "released/convert/{released}.log",
+    "released_evaluate": "released/evaluate/{released}/{attack}.log",
+    "released_table": "released/released_table.log",
 }
 
 

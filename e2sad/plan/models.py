@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 from ..config.relations import check_relations
-from ..defenses import step_cost
+from ..defenses import step_flops, step_time
 from ..errors import ConfigError
 
 #: separator of a derived model's name: ``<model>__<variant>``, ``<model>__equal_cost_x2``
@@ -16,7 +16,7 @@ SEP = "__"
 #: the frontier's protocols, in the order of the schema's enum
 PROTOCOLS = ("equal_iterations", "equal_cost", "own_recipe")
 #: the training keys a frontier recipe may set (the rest come from training.<dataset>)
-RECIPE_KEYS = ("batch_size", "optimizer", "lr", "schedule")
+RECIPE_KEYS = ("batch_size", "optimizer", "lr", "schedule", "eps_warmup")
 #: keys of a model entry that place it in a table but do not change how it is trained
 PLACEMENT_KEYS = ("column", "label", "train_steps")
 #: a derived model's name, like a declared one's (the schema's pattern for names)
@@ -31,7 +31,7 @@ def steps_of(config: dict, m: dict) -> int:
 
 def training_of(config: dict, m: dict) -> dict:
     """A model entry's training settings: its dataset's ``training.<dataset>``, with a frontier
-    recipe's batch size, optimizer, lr and schedule over them (``<model>__own_recipe``)."""
+    recipe's batch size, optimizer, lr, schedule and eps warm-up over them (``<model>__own_recipe``)."""
     return {**config["training"][m["dataset"]], **(m.get("train_recipe") or {})}
 
 
@@ -96,8 +96,9 @@ def frontier_plan(config: dict, step_cost: Callable[[dict], float]) -> tuple[dic
     ``multiple`` x the unit (the budget model's cost at ``frontier.budget_steps``, by default its own
     steps) for each multiple of ``frontier.budgets``; for ``own_recipe``, each model of
     ``frontier.recipes`` with the recipe's steps and ``train_recipe``.  ``step_cost(entry)``: the
-    cost of one training step of a model entry.  A derived entry that trains exactly as a declared
-    model (the same defense, hyperparameters and steps) is that model: nothing is trained twice."""
+    training FLOPs of one step of a model entry (:func:`entry_flops`).  A derived entry that trains
+    exactly as a declared model (the same defense, hyperparameters and steps) is that model:
+    nothing is trained twice."""
     fr = config.get("frontier") or {}
     if not fr:
         return {}, []
@@ -169,7 +170,20 @@ def study_models(config: dict, step_cost: Callable[[dict], float], base_dir=".")
     return {**with_ablation["models"], **frontier}, cells
 
 
-def entry_cost(config: dict, m: dict) -> float:
-    """One training step of a model entry in forward passes of one image: its batch x the defense's
-    declared passes (:func:`e2sad.defenses.step_cost`), with its recipe's batch size."""
-    return training_of(config, m)["batch_size"] * step_cost(m["defense"], m, config["compute"]["merge_clean"])
+def entry_flops(config: dict, m: dict) -> float:
+    """Training FLOPs of one step of a model entry: its batch (its recipe's) x the defense's declared
+    passes, each counted on its dataset's network (:func:`e2sad.defenses.step_flops`,
+    :func:`e2sad.flops.network_pass_flops`)."""
+    from ..flops import network_pass_flops  # torch kept out of the plan's start-up until asked
+
+    d = config["data"][m["dataset"]]
+    flops = network_pass_flops(d["network"], d["channels"], d["size"], d["classes"])
+    merge = config["compute"]["merge_clean"]
+    return training_of(config, m)["batch_size"] * step_flops(m["defense"], m, flops, merge)
+
+
+def entry_time(config: dict, m: dict) -> float:
+    """One training step of a model entry in forward passes' time of one image: its batch x the
+    defense's declared passes weighted by their measured time (:func:`e2sad.defenses.step_time`);
+    for ordering jobs and projecting time only (:mod:`.cost`)."""
+    return training_of(config, m)["batch_size"] * step_time(m["defense"], m, config["compute"]["merge_clean"])

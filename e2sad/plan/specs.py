@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 
-from ..defenses import step_cost
+from ..defenses import step_flops
 from ..provenance import config_hash
 from ..science.published import PUBLISHED
 from .cost import Cost
 from .frontier import FrontierPlan
 from .models import SEP
+from .released import ReleasedPlan
 from .science_targets import ScienceTargets
 from .study import STATEMENTS_TABLE, Study
 
@@ -49,6 +50,12 @@ class Specs:
             note += f" ({seen:,} training images seen); the paper's numbers are not expected at this budget"
         return note
 
+    def training(self, dataset: str) -> dict:
+        """``training.<dataset>`` as a spec's config holds it: ``eps_warmup`` only when set (off, the
+        specs and their hashes are what they were before the key existed)."""
+        t = self.study.config["training"][dataset]
+        return {k: v for k, v in t.items() if k != "eps_warmup" or v}
+
     def science_note(self, dataset: str, n, seeds=None) -> str:
         """scale_note, and the test subset (n: None = all) and seeds of the check."""
         subset = f"the first {n}" if n else "all"
@@ -82,7 +89,7 @@ class Specs:
                 "config": {
                     "models": {m: self.study.models[m] for m in t["models"] + t.get("substitutes", [])},
                     "attacks": {a: self.study.attacks[a] for a in t.get("attacks", [t.get("attack")])},
-                    "training": self.study.config["training"][t["dataset"]],
+                    "training": self.training(t["dataset"]),
                     "evaluation": self.study.config["evaluation"],
                     "seeds": self.study.seeds,
                     "scale": self.study.config["scale"],
@@ -128,7 +135,7 @@ class Specs:
                 "note": self.scale_note(t["dataset"]),
                 "config": {
                     "models": {m: self.study.models[m] for m in self.study.ablation_variants.values()},
-                    "training": self.study.config["training"][t["dataset"]],
+                    "training": self.training(t["dataset"]),
                     "evaluation": self.study.config["evaluation"],
                     "seeds": self.study.seeds,
                 },
@@ -180,6 +187,7 @@ class Specs:
                 "attacks": attacks,
                 "transfer_attacks": transfer,
                 "sweep_labels": {n: x["label"] for n, x in s["sweeps"].items()},
+                "classes": self.study.config["data"][self.study.dataset_of(models[0])]["classes"],
                 "note": self.science_note(self.study.dataset_of(models[0]), s["n_test"], self.study.sanity_seeds),
                 "config": {
                     "eps": s["eps"],
@@ -202,8 +210,8 @@ class Specs:
 
     def published_points(self) -> list[dict]:
         """The published results of the frontier's defenses (:mod:`e2sad.science.published`) under
-        its attacks, each at its own training cost: its steps x batch x the defense's passes (with
-        the frontier model's hyperparameters) x its network's forward FLOPs."""
+        its attacks, each at its own training FLOPs: its steps x batch x the defense's passes (with
+        the frontier model's hyperparameters), each counted on its own network."""
         fr = self.study.frontier
         by_defense = {}
         for m in fr["models"]:
@@ -216,8 +224,8 @@ class Specs:
             if not values:
                 continue
             m = by_defense[p.defense]
-            passes = step_cost(p.defense, m, self.study.compute["merge_clean"])
-            flops = p.steps * p.batch_size * passes * self.cost.forward_flops(fr["dataset"], p.network)
+            pass_flops = self.cost.pass_flops(fr["dataset"], p.network)
+            flops = p.steps * p.batch_size * step_flops(p.defense, m, pass_flops, self.study.compute["merge_clean"])
             out.append(
                 {
                     "key": p.key,
@@ -227,9 +235,10 @@ class Specs:
                     "network": p.network,
                     "steps": p.steps,
                     "batch_size": p.batch_size,
-                    "tflop": flops / 1e12,
+                    "train_flops": flops,
                     "accuracies": values,
                     "tolerance": {a: t for a, t in p.tolerance.items() if a in values},
+                    "n_test": p.n_test,
                 }
             )
         return out
@@ -237,10 +246,9 @@ class Specs:
     def frontier_spec(self) -> dict:
         fr = self.study.frontier
         trained = self.study.frontier_trained()
-        fwd = self.cost.forward_flops(fr["dataset"])
         info = self.model_info(trained, "defense")
         for m in trained:
-            info[m].update(steps=self.study.steps_of(m), tflop=self.cost.train_cost(m) * fwd / 1e12)
+            info[m].update(steps=self.study.steps_of(m), train_flops=self.cost.train_flops(m))
         natural = next((m for m in trained if self.study.models[m]["defense"] == "natural" and SEP not in m), None)
         return hashed(
             {
@@ -254,10 +262,13 @@ class Specs:
                 "robust": fr["robust"],
                 "reference": fr.get("reference"),
                 "natural": natural,
+                "clean": next((a for a in fr["attacks"] if self.study.science_attacks[a]["kind"] == "none"), None),
+                "classes": self.study.config["data"][fr["dataset"]]["classes"],
                 "budget": fr["budget"],
                 "overfit_drop": fr["overfit_drop"],
                 **self._overfit_gap(),
                 "published": self.published_points(),
+                **self._released_points(),
                 "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier.seeds()),
                 "config": {k: fr[k] for k in sorted(fr)},
             }
@@ -283,6 +294,13 @@ class Specs:
                 **self._overfit_gap(),
             }
         )
+
+    def _released_points(self) -> dict:
+        """``released``: the released models the user supplied (``released.models``), each at its
+        recipe's training FLOPs (:meth:`.released.ReleasedPlan.frontier_points`), in the frontier's
+        spec only when there are any (none, the spec and its hash are what they were)."""
+        points = ReleasedPlan(self.study).frontier_points(self.cost)
+        return {"released": points} if points else {}
 
     def _overfit_gap(self) -> dict:
         """``frontier.overfit_gap`` in a spec only when set (unset, the specs and their hashes are

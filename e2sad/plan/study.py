@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.checked import load_checked
+from ..config.messages import few
+from ..errors import ConfigError
 from ..runtime import device_name
+from ..science.published import PUBLISHED
 from .layout import Layout
-from .models import ablation_variant_models, entry_cost, steps_of, study_models, training_of
+from .models import ablation_variant_models, entry_flops, steps_of, study_models, training_of
 
 #: the table whose rows the checked statements read (the paper's qualitative claims are about it)
 STATEMENTS_TABLE = "table_3_1"
@@ -92,6 +95,14 @@ class Study:
     def frontier_active(self) -> bool:
         return bool(self.frontier) and self.frontier["dataset"] in self.active
 
+    def frontier_seeds_of(self, trained: str) -> list:
+        """The seeds a frontier model is trained and evaluated on: the union over the cells it is
+        trained for of their declared model's ``frontier.model_seeds`` (default ``frontier.seeds``)."""
+        fr = self.frontier
+        own = fr.get("model_seeds") or {}
+        seeds = {s for c in self.cells if c[2] == trained for s in own.get(c[0], fr["seeds"])}
+        return sorted(seeds) if seeds else list(fr["seeds"])
+
     def frontier_trained(self) -> list[str]:
         """The models the frontier's rows are trained as (declared and derived ones)."""
         return list(dict.fromkeys(c[2] for c in self.cells)) if self.frontier_active() else []
@@ -111,6 +122,25 @@ class Study:
         return self.layout.path("snapshot_dir", model=model, seed=seed)
 
 
+def check_published(config: dict) -> None:
+    """Each released model's ``published`` names a published result
+    (:data:`e2sad.science.published.PUBLISHED`) of the defense it was trained with; one line
+    otherwise.  Part of the config check (:func:`load_study` runs it: the checks in
+    :mod:`e2sad.config` may not read the science; they check the rest of ``released``)."""
+    published = {p.key: p for p in PUBLISHED}
+    for name, r in ((config.get("released") or {}).get("models") or {}).items():
+        key, where = r.get("published"), f"released.models.{name}.published"
+        if key is None:
+            continue
+        if key not in published:
+            raise ConfigError(f"config: {where}: {key!r} is not a published result; known: {few(published)}")
+        if published[key].defense != r["defense"]:
+            raise ConfigError(
+                f"config: {where}: {key!r} is a {published[key].defense} result, "
+                f"but the model's defense is {r['defense']}"
+            )
+
+
 def load_study(
     config: dict, base_dir: str | Path = ".", config_files=(), schema_path: str | Path | None = None
 ) -> Study:
@@ -119,5 +149,6 @@ def load_study(
     Raises :class:`e2sad.errors.ConfigError` with one line on the first problem."""
     checked = load_checked(config, base_dir, config_files, schema_path)
     resolved = checked.config
-    models, cells = study_models(resolved, lambda m: entry_cost(resolved, m), base_dir)
+    check_published(resolved)
+    models, cells = study_models(resolved, lambda m: entry_flops(resolved, m), base_dir)
     return Study(resolved, list(checked.active), models, cells, str(base_dir), list(checked.warnings))

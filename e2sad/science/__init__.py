@@ -30,7 +30,8 @@ without training, each in its own module:
 
 Shared: :mod:`.common` (attack names, result rows, mean +- std, paper values), :mod:`.intervals`
 (95 % intervals over the test images and the seeds), :mod:`.published` (published results of
-the frontier's defenses, read by the plan).
+the frontier's defenses, read by the plan), :mod:`.released` (the released models' table and their
+points on the frontier, ``snakemake released``).
 
 Every check is a small function named after what it flags, returning one
 :class:`.verdict.Check` (name, verdict, numbers, sentence) with one vocabulary,

@@ -12,11 +12,6 @@ from ..render import with_note
 from ..tables import load_rows, paper_values
 from .verdict import Check, Verdict
 
-#: attack kinds that take one gradient step (no iterations, no restarts)
-SINGLE_STEP_KINDS = ("fgsm",)
-#: attack kinds that iterate (IFGSM of the paper; PGD, APGD-CE, APGD-T of the stronger evaluation)
-ITERATIVE_KINDS = ("ifgsm", "pgd", "apgd_ce", "apgd_t")
-
 
 def attack_eps(name: str, attacks: dict | None = None) -> float | None:
     """eps of an attack: from its config entry, else read from its name (``fgsm_0.3`` -> 0.3)."""
@@ -87,3 +82,15 @@ def checks_frame(checks: list[Check], sentence: str, numbers: str, subject: str 
     cols = ([subject] if subject else []) + [sentence, "verdict", numbers, "name"]
     rows = [([c.subject] if subject else []) + [c.sentence, c.verdict.value, c.numbers, c.name] for c in checks]
     return pd.DataFrame(rows, columns=cols)
+
+
+def images_text(n: int | None, sample_seed: int | None = None) -> str:
+    """Which test images an evaluation read, in words: the first 1,000 test images; a random sample
+    of 1,000 test images (seed 0); all test images."""
+    if not n:
+        return "all test images"
+    return (
+        f"the first {n:,} test images"
+        if sample_seed is None
+        else f"a random sample of {n:,} test images (seed {sample_seed})"
+    )

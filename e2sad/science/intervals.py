@@ -12,9 +12,12 @@ sources of error make its interval:
   which fails near 0 and 1, where robust accuracies often are).
 
 The two are independent and add in quadrature on each side of the mean (the Wilson interval is
-not symmetric).  A difference of two such accuracies (two defenses on the same images) adds both
-terms of both in quadrature: conservative, since the shared images make the image term of a
-difference smaller.
+not symmetric).  A difference of two defenses is **paired by seed** (:func:`paired_difference`: a
+seed shares the initialisation and the batch order across defenses): its seed term is the spread
+of the per-seed differences; its image term adds both Wilson terms in quadrature (conservative,
+since the shared images make the image term of a difference smaller).  Intervals are kept as
+computed (an accuracy's may reach below 0 or above 1); they are clipped to [0, 1] only where they
+are shown (:meth:`Estimate.__str__`, the tables).
 """
 
 from __future__ import annotations
@@ -42,10 +45,16 @@ class Estimate:
     def interval(self) -> tuple[float, float]:
         return (self.lo, self.hi)
 
+    @property
+    def shown(self) -> tuple[float, float]:
+        """The interval as shown: an accuracy's clipped to [0, 1]."""
+        return (max(0.0, self.lo), min(1.0, self.hi))
+
     def __str__(self) -> str:
-        """0.812 [0.781, 0.840] (n = 1,000, 3 seeds)."""
+        """0.812 [0.781, 0.840] (n = 1,000, 3 seeds); the interval clipped to [0, 1] for display."""
         k = len(self.seeds)
-        return f"{self.value:.3f} [{self.lo:.3f}, {self.hi:.3f}] (n = {self.n:,}, {k} seed{'s' if k != 1 else ''})"
+        lo, hi = self.shown
+        return f"{self.value:.3f} [{lo:.3f}, {hi:.3f}] (n = {self.n:,}, {k} seed{'s' if k != 1 else ''})"
 
 
 def _z(level: float = LEVEL) -> float:
@@ -85,7 +94,7 @@ def accuracy(per_seed: dict[int, float], n: int, level: float = LEVEL) -> Estima
     h = seed_half_width(values, level)
     lo = p - math.hypot(p - w_lo, h)
     hi = p + math.hypot(w_hi - p, h)
-    return Estimate(p, max(0.0, lo), min(1.0, hi), n, tuple(sorted(per_seed)))
+    return Estimate(p, lo, hi, n, tuple(sorted(per_seed)))
 
 
 def difference(a: Estimate, b: Estimate) -> Estimate:
@@ -94,3 +103,20 @@ def difference(a: Estimate, b: Estimate) -> Estimate:
     lo = d - math.hypot(a.value - a.lo, b.hi - b.value)
     hi = d + math.hypot(a.hi - a.value, b.value - b.lo)
     return Estimate(d, lo, hi, min(a.n, b.n), tuple(sorted(set(a.seeds) & set(b.seeds))))
+
+
+def paired_difference(a: dict[int, float], b: dict[int, float], n: int, level: float = LEVEL) -> Estimate:
+    """``a - b`` paired by seed: the mean over the seeds both have of the per-seed differences, with
+    the Student-t half-width of their spread (the seed term) and both accuracies' Wilson terms in
+    quadrature (the image term, conservative); unclipped.  ``a``, ``b``: seed -> accuracy on the
+    same ``n`` test images."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise ValueError("no seed in common: a paired difference needs the same seeds on both sides")
+    pa, pb = sum(a[s] for s in seeds) / len(seeds), sum(b[s] for s in seeds) / len(seeds)
+    (a_lo, a_hi), (b_lo, b_hi) = wilson(pa, n, level), wilson(pb, n, level)
+    h = seed_half_width([a[s] - b[s] for s in seeds], level)
+    d = pa - pb
+    lo = d - math.sqrt((pa - a_lo) ** 2 + (b_hi - pb) ** 2 + h * h)
+    hi = d + math.sqrt((a_hi - pa) ** 2 + (pb - b_lo) ** 2 + h * h)
+    return Estimate(d, lo, hi, n, tuple(seeds))

@@ -19,7 +19,8 @@ class Published:
 
     ``accuracies``: attack name (config.yaml) -> published accuracy; ``paper``: (table, model) of
     ``paper_values.csv`` to read them from instead; ``tolerance``: attack name -> how close a
-    reproduction must land (its source's words, or the issue's target)."""
+    reproduction must land (its source's words, or the issue's target); ``n_test``: the test images
+    it was published on (a reproduction is compared on the same number of images only)."""
 
     key: str
     defense: str
@@ -32,6 +33,7 @@ class Published:
     accuracies: dict = field(default_factory=dict)
     paper: tuple[str, str] | None = None
     tolerance: dict = field(default_factory=dict)
+    n_test: int = 10_000
 
     def values(self) -> dict[str, float]:
         """The published accuracies by attack name."""

@@ -14,11 +14,10 @@ import textwrap
 
 import pandas as pd
 
+from ..attacks import iterative_kinds, single_step_kinds
 from ..plots import plot_eps_curves
 from ..render import write_table
 from .common import (
-    ITERATIVE_KINDS,
-    SINGLE_STEP_KINDS,
     attack_eps,
     attack_kind,
     caption,
@@ -34,9 +33,17 @@ from .verdict import Check, Verdict, all_of, decide, tally
 ITERATIVE_MAX_ACC_AT_MAX_EPS = 0.05
 #: sanity: a single-step attack cannot be expected to reach 0 (at eps = 1 FGSM
 #: maps an image to a 0/1 pattern of gradient signs), but it must not keep more
-#: than twice chance level (10 classes).  A model that does resists a
-#: perturbation that destroys the image: a sign of masked gradients.
-SINGLE_STEP_MAX_ACC_AT_MAX_EPS = 0.2
+#: than this multiple of chance level (1 / the data's classes: 0.2 on 10 classes).
+#: A model that does resists a perturbation that destroys the image: a sign of
+#: masked gradients.
+SINGLE_STEP_CHANCE_MULTIPLE = 2
+
+
+def single_step_max_acc(classes: int) -> float:
+    """The single-step bound at the largest eps: SINGLE_STEP_CHANCE_MULTIPLE x chance (1 / classes)."""
+    return SINGLE_STEP_CHANCE_MULTIPLE / classes
+
+
 #: sanity: slack of every "at least as strong as" comparison and of the
 #: "falls as eps grows" check, in accuracy (1 point): random starts and ties
 #: move a measured accuracy by about this much on the same images.
@@ -63,9 +70,9 @@ def sweep_frame(sweeps: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns={"sweep": "attack", "mean": "accuracy", "count": "seeds"})
 
 
-def accuracy_survives_large_eps(model: str, attack: str, curve: pd.DataFrame | None) -> Check:
+def accuracy_survives_large_eps(model: str, attack: str, curve: pd.DataFrame | None, classes: int) -> Check:
     """FAIL when the sweep leaves more than its bound at the largest eps (ITERATIVE_MAX_ACC_AT_MAX_EPS,
-    or SINGLE_STEP_MAX_ACC_AT_MAX_EPS for a single-step attack), or when an iterative attack's
+    or :func:`single_step_max_acc` of the data's ``classes`` for a single-step attack), or when an iterative attack's
     accuracy rises by more than SANITY_TOL from one eps to the next: signs of masked gradients.
     ``curve``: the sweep's rows of :func:`sweep_frame` (eps, kind, accuracy); None: no sweep."""
     name = "accuracy_survives_large_eps"
@@ -75,8 +82,8 @@ def accuracy_survives_large_eps(model: str, attack: str, curve: pd.DataFrame | N
     kind = g["kind"].iloc[0]
     accs = list(zip(g["eps"], g["accuracy"]))
     eps_max, acc_max = accs[-1]
-    thr = SINGLE_STEP_MAX_ACC_AT_MAX_EPS if kind in SINGLE_STEP_KINDS else ITERATIVE_MAX_ACC_AT_MAX_EPS
-    steps = [] if kind in SINGLE_STEP_KINDS else list(zip(accs, accs[1:]))
+    thr = single_step_max_acc(classes) if kind in single_step_kinds() else ITERATIVE_MAX_ACC_AT_MAX_EPS
+    steps = [] if kind in single_step_kinds() else list(zip(accs, accs[1:]))
     verdict = all_of([decide(acc_max, "<=", thr)] + [decide(a2, "<=", a1 + SANITY_TOL) for (_, a1), (_, a2) in steps])
     rises = [(e1, a1, e2, a2) for (e1, a1), (e2, a2) in steps if a2 > a1 + SANITY_TOL]
     problems = []
@@ -95,8 +102,8 @@ def _strength_pairs(model: str, msw: pd.DataFrame, wb: dict, attacks: dict) -> l
     model at one eps > 0: sweep attacks at each common eps, table attacks of equal eps."""
     pairs = []
     kinds = dict(zip(msw["attack"], msw["kind"]))
-    singles = [a for a, k in kinds.items() if k in SINGLE_STEP_KINDS]
-    iters = [a for a, k in kinds.items() if k not in SINGLE_STEP_KINDS]
+    singles = [a for a, k in kinds.items() if k in single_step_kinds()]
+    iters = [a for a, k in kinds.items() if k not in single_step_kinds()]
     for s in singles:
         for it in iters:
             a = msw[msw["attack"] == s].set_index("eps")["accuracy"]
@@ -106,10 +113,10 @@ def _strength_pairs(model: str, msw: pd.DataFrame, wb: dict, attacks: dict) -> l
                     pairs.append((f"{it} vs {s} @ eps {eps:g} (sweep)", float(b[eps]), float(a[eps])))
     wb_attacks = [a for (m, a) in wb if m == model]
     for s in wb_attacks:
-        if attack_kind(s, attacks) not in SINGLE_STEP_KINDS:
+        if attack_kind(s, attacks) not in single_step_kinds():
             continue
         for it in wb_attacks:
-            if attack_kind(it, attacks) in ITERATIVE_KINDS and attack_eps(it, attacks) == attack_eps(s, attacks):
+            if attack_kind(it, attacks) in iterative_kinds() and attack_eps(it, attacks) == attack_eps(s, attacks):
                 pairs.append((f"{it} vs {s} (table)", wb[(model, it)][0], wb[(model, s)][0]))
     return pairs
 
@@ -166,7 +173,7 @@ def sanity_checks(sweeps: pd.DataFrame, whitebox: pd.DataFrame, transfer: pd.Dat
     ``whitebox``: rows of ``evaluate`` (model, attack_name, accuracy, seed);
     ``transfer``: rows of ``evaluate-transfer`` (model, substitute, attack_name, accuracy, seed);
     ``spec``: models [names], attacks {name: {kind, eps}} of the white-box rows,
-    transfer_attacks {table: attack}.
+    transfer_attacks {table: attack}, classes (the data's: the single-step bound).
     """
     sw = sweep_frame(sweeps)
     wb = _per_model_attack(whitebox, "attack_name")
@@ -175,7 +182,7 @@ def sanity_checks(sweeps: pd.DataFrame, whitebox: pd.DataFrame, transfer: pd.Dat
     for model in spec["models"]:
         msw = sw[sw["model"] == model]
         curves = list(msw.groupby("attack", sort=False)) or [("eps sweep", None)]
-        checks += [accuracy_survives_large_eps(model, attack, curve) for attack, curve in curves]
+        checks += [accuracy_survives_large_eps(model, attack, curve, spec["classes"]) for attack, curve in curves]
         checks.append(iterative_weaker_than_single_step(model, _strength_pairs(model, msw, wb, attacks)))
         cases = _transfer_cases(model, wb, transfer, spec) or [None]
         checks += [transfer_stronger_than_white_box(model, case) for case in cases]
@@ -203,7 +210,7 @@ def render_sanity(checks: pd.DataFrame, spec: dict, out_csv, out_html) -> None:
         "Sanity checks of the evaluation (PASS / FAIL / UNDECIDED / NOT RUN; failed checks are shown, not hidden; "
         "NOT RUN: an input is missing). "
         f"Thresholds: iterative attack at the largest eps <= {ITERATIVE_MAX_ACC_AT_MAX_EPS}, single-step <= "
-        f"{SINGLE_STEP_MAX_ACC_AT_MAX_EPS}; comparisons with slack {SANITY_TOL}. {verdict}",
+        f"{single_step_max_acc(spec['classes']):g}; comparisons with slack {SANITY_TOL}. {verdict}",
     )
     write_table(
         checks,

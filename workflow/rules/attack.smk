@@ -20,6 +20,7 @@ rule evaluate:
         gpu_slots=GPU_SLOT,
     params:
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         common=lambda w: COMMANDS.eval_args(w.model),
         adv=lambda w, input: f"--adv {q(input.adv)}" if input.adv else "",
     shell:

@@ -32,6 +32,7 @@ validate(config, "../schemas/config.schema.yaml")
 PLAN = Plan.of(STUDY)
 COMMANDS, SPECS, TARGETS = PLAN.commands, PLAN.specs, PLAN.targets
 SCIENCE, COST, FRONTIER = PLAN.science, PLAN.cost, PLAN.frontier
+RELEASED = PLAN.released
 try:
     COMMANDS.check_prepared()
 except E2sadError as exc:
@@ -103,3 +104,21 @@ def frontier_snapshots_in(w):
     if not FRONTIER.snapshot_inputs():
         return {}
     return {"snapshots": L.path("snapshots", ext="csv")}
+
+
+def released_file(w):
+    """The released file the user supplied (released.models.<name>.file)."""
+    return RELEASED.file(w.released)
+
+
+def released_data(w):
+    return RELEASED.data_file(w.released)
+
+
+def released_frontier_in(w):
+    """The released models' rows under the frontier's robust attack that exist now
+    (`snakemake released` measured them): the frontier draws them."""
+    if not STUDY.frontier_active():
+        return {}
+    rows = RELEASED.frontier_rows(STUDY.frontier["robust"])
+    return {"released": rows} if rows else {}

@@ -20,6 +20,7 @@ use rule evaluate as frontier_evaluate with:
         gpu_slots=GPU_SLOT,
     params:
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         common=lambda w: COMMANDS.eval_args(w.model, STUDY.frontier),
         adv="",  # on its own test images: never a transfer table's crafted examples
 
@@ -27,6 +28,7 @@ use rule evaluate as frontier_evaluate with:
 rule frontier_table:
     input:
         unpack(frontier_snapshots_in),
+        unpack(released_frontier_in),
         rows=FRONTIER.inputs(),
         models=FRONTIER.model_files(),
     output:
@@ -54,9 +56,14 @@ rule frontier_table:
         snapshots=lambda w, input: (
             f"--snapshots {q(input.snapshots)}" if "snapshots" in input.keys() else ""
         ),
+        released=lambda w, input: (
+            f"--released {' '.join(map(q, input.released))}"
+            if "released" in input.keys()
+            else ""
+        ),
     shell:
         "python -m e2sad frontier-table --spec {params.spec:q} --rows {input.rows:q} --models {input.models:q} "
-        "{params.snapshots} "
+        "{params.snapshots} {params.released} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} "
         "--out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
 
@@ -84,6 +91,7 @@ rule frontier_snapshot_evaluate:
     params:
         snapshot=lambda w: L.path("snapshot", model=w.model, seed=w.seed, step=w.step),
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         common=lambda w: COMMANDS.snapshot_eval_args(w.model),
     shell:
         "python -m e2sad evaluate --name {wildcards.model}@step{wildcards.step} --model {params.snapshot:q} "

@@ -46,6 +46,7 @@ use rule evaluate as robust_evaluate with:
         gpu_slots=GPU_SLOT,
     params:
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         common=lambda w: COMMANDS.eval_args(w.model, STUDY.robust),
         adv="",  # on its own test images: never a transfer table's crafted examples
 

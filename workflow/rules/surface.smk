@@ -17,6 +17,7 @@ rule surface:
         runtime=60,
     params:
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         net=lambda w: COMMANDS.net_args(w.model),
         n=lambda w: figure_of(w)["n"],
         t_max=lambda w: figure_of(w)["t_max"],

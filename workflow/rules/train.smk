@@ -22,6 +22,7 @@ rule train:
         gpu_slots=GPU_SLOT,
     params:
         args=lambda w: COMMANDS.train_args(w.model),
+        hyperparameters=lambda w: COMMANDS.hyperparameters(w.model),
         ckpt=lambda w: L.path("ckpt", model=w.model, seed=w.seed),
         ckpt_every=COMPUTE["ckpt_every"],
         progress_every=COMPUTE["progress_every"],

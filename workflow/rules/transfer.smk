@@ -18,6 +18,7 @@ rule craft_transfer:
         runtime=120,
     params:
         attack=lambda w: COMMANDS.attack_args(w.attack),
+        attack_hyperparameters=lambda w: COMMANDS.attack_hyperparameters(w.attack),
         common=lambda w: COMMANDS.eval_args(w.model),
     shell:
         "python -m e2sad craft --name {wildcards.model} --model {input.model:q} --data {input.data:q} "

@@ -5,18 +5,18 @@ Three protocols, named on every artifact (the plan derives their models: :mod:`e
 
 - ``equal_iterations`` (the paper's): every defense with the same steps and batch; these are
   the models ``all`` trains (nothing is trained twice);
-- ``equal_cost``: every defense trained for the number of steps whose training cost equals the
-  budget model's (by default e2SAD's), cost counted as the workflow counts it everywhere
-  (:meth:`e2sad.plan.Study.train_cost`: steps x batch x the defense's declared passes, each
-  pass one forward's FLOPs; for the CNNs here F, B_in and B_w are within ~10 % of each other).
-  The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again);
+- ``equal_cost``: every defense trained for the number of steps whose training FLOPs equal the
+  budget model's (by default e2SAD's) times each multiple (:meth:`e2sad.plan.cost.Cost.train_flops`:
+  steps x batch x the defense's declared passes, each counted on the network as what it computes:
+  :mod:`e2sad.flops`).  The derived model is ``<model>__equal_cost`` (the budget model itself is not trained again);
 - ``own_recipe``: a method's own published training recipe (``frontier.recipes``: steps, batch
   size, optimizer, learning rate, schedule), for the models that declare one
   (``<model>__own_recipe``).
 
-The table gives per (model, protocol) the steps, the training TFLOP, the measured step time
-x natural, and the accuracy under each frontier attack (mean +- std over seeds); the figure
-AutoAttack (the ``robust`` attack) accuracy against training TFLOP (log x).
+The table gives per (model, protocol) the steps, the training FLOPs (in TFLOP), the measured
+training seconds and machine, the measured step time x natural, and the accuracy under each
+frontier attack (mean +- std over seeds); the figure AutoAttack (the ``robust`` attack) accuracy
+against training FLOPs (log x).
 
 Modules, each importing only those above it:
 

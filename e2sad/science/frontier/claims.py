@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..common import checks_frame
-from ..intervals import Estimate, difference
+from ..intervals import Estimate, paired_difference
 from ..verdict import Check, Verdict, all_of, decide
+from .table import parse_per_seed
 
 #: "overstates": the paper's attack (IFGSM-30) above AutoAttack by more than this (gradient masking)
 OVERSTATE_MIN = 0.05
@@ -29,19 +30,60 @@ def _budgets(df: pd.DataFrame) -> list:
     return sorted({b for b in df[df["protocol"] == "equal_cost"]["budget"] if not pd.isna(b)})
 
 
-def _estimate(df: pd.DataFrame, defense: str, protocol: str, attack: str, budget=None) -> Estimate | None:
-    """The row's accuracy under ``attack`` with its interval, or None when absent."""
+def _row(df: pd.DataFrame, defense: str, protocol: str, budget=None) -> pd.Series | None:
+    """The table's row of a defense under a protocol (and budget), or None when absent."""
     sel = df[(df["defense"] == defense) & (df["protocol"] == protocol)]
     if budget is not None and "budget" in df.columns:
         sel = sel[sel["budget"] == budget]
-    if sel.empty or f"acc[{attack}]" not in sel or pd.isna(sel.iloc[0][f"acc[{attack}]"]):
+    return None if sel.empty else sel.iloc[0]
+
+
+def _estimate(df: pd.DataFrame, defense: str, protocol: str, attack: str, budget=None) -> Estimate | None:
+    """The row's accuracy under ``attack`` with its interval (over the seeds that trained), or None
+    when the row is absent or no seed of it trained."""
+    r = _row(df, defense, protocol, budget)
+    if r is None or f"acc[{attack}]" not in r or pd.isna(r[f"acc[{attack}]"]):
         return None
-    r = sel.iloc[0]
     lo, hi = r.get(f"lo[{attack}]", float("nan")), r.get(f"hi[{attack}]", float("nan"))
     value = float(r[f"acc[{attack}]"])
     lo, hi = (value, value) if pd.isna(lo) or pd.isna(hi) else (float(lo), float(hi))
     n = 0 if pd.isna(r["n"]) else int(r["n"])
-    return Estimate(value, lo, hi, n, tuple(range(int(r["seeds"]))))
+    seeds = parse_per_seed(r.get(f"per_seed[{attack}]"))
+    return Estimate(value, lo, hi, n, tuple(sorted(seeds)) or tuple(range(int(r["seeds"]))))
+
+
+def _untrained(r: pd.Series) -> str:
+    """``PGD-AT (seeds 0, 2)`` when seeds of the row did not train, else ``""``."""
+    seeds = str(r.get("untrained_seeds") or "").split()
+    return f"{r['column']} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})" if seeds else ""
+
+
+def _left_out(*rows: pd.Series) -> str:
+    """The seeds a statement left out because they did not train, as a clause of its numbers."""
+    parts = [t for t in map(_untrained, rows) if t]
+    return f"; left out, did not train: {', '.join(parts)}" if parts else ""
+
+
+def _compare(df, a: tuple, b: tuple, attack: str) -> tuple[Estimate, Estimate, Estimate, str] | str:
+    """(a's estimate, b's, the paired difference a - b, the left-out clause) of two rows given as
+    (defense, protocol, budget); or the reason it cannot be decided: a row absent, or no seed of a
+    row trained (the statement is then NOT RUN and says which)."""
+    ra, rb = _row(df, *a), _row(df, *b)
+    if ra is None or rb is None:
+        return "absent"
+    stuck = [r["column"] for r in (ra, rb) if pd.isna(r[f"acc[{attack}]"])]
+    if stuck:
+        which = "; ".join(t for t in (_untrained(ra), _untrained(rb)) if t)
+        return f"{' and '.join(stuck)} did not train on any seed ({which})"
+    sa, sb = parse_per_seed(ra[f"per_seed[{attack}]"]), parse_per_seed(rb[f"per_seed[{attack}]"])
+    if not set(sa) & set(sb):
+        return f"no seed trained for both {ra['column']} and {rb['column']}"
+    d = paired_difference(sa, sb, int(ra["n"]))
+    return _estimate(df, *a[:2], attack, a[2]), _estimate(df, *b[:2], attack, b[2]), d, _left_out(ra, rb)
+
+
+def _diff_text(d: Estimate) -> str:
+    return f"paired difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] over seeds {', '.join(map(str, d.seeds))}"
 
 
 def _at(budget) -> str:
@@ -50,18 +92,19 @@ def _at(budget) -> str:
 
 def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> list[Check]:
     """Per budget: FAIL when e2SAD's robust (AutoAttack) accuracy is below FGSM-RS's at equal
-    training cost (the 95 % interval of the difference below 0), UNDECIDED when it holds 0."""
+    training cost (the 95 % interval of the paired difference below 0), UNDECIDED when it holds 0."""
     robust = spec["robust"]
     name = "e2sad_at_least_fgsm_rs_at_equal_cost"
     s = f"at equal cost, e2SAD's {_label(spec, robust)} accuracy is at least FGSM-RS's"
     out = []
     for b in _budgets(df):
-        e2, rs = _estimate(df, "e2sad", "equal_cost", robust, b), _estimate(df, "fgsm_rs", "equal_cost", robust, b)
-        if not (e2 and rs):
-            out.append(Check.not_run(name, s, "e2SAD and FGSM-RS not both in the equal-cost protocol", _at(b)))
+        got = _compare(df, ("e2sad", "equal_cost", b), ("fgsm_rs", "equal_cost", b), robust)
+        if isinstance(got, str):
+            why = "e2SAD and FGSM-RS not both in the equal-cost protocol" if got == "absent" else got
+            out.append(Check.not_run(name, s + _at(b), why, f"budget{_at(b)}"))
             continue
-        d = difference(e2, rs)
-        numbers = f"e2SAD {e2}, FGSM-RS {rs}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+        e2, rs, d, left = got
+        numbers = f"e2SAD {e2}, FGSM-RS {rs}; {_diff_text(d)}{left}"
         out.append(Check(name, decide(d.interval, ">=", 0.0), numbers, s + _at(b), f"budget{_at(b)}"))
     return out
 
@@ -69,7 +112,7 @@ def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> list[C
 def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> list[Check]:
     """PASS when e2SAD's accuracy under the paper's attack (``reference``) exceeds its robust
     (AutoAttack) accuracy by more than OVERSTATE_MIN at equal iterations (the whole interval of
-    the difference above it): the claim is gradient masking."""
+    the difference, paired by seed, above it): the claim is gradient masking."""
     robust, ref = spec["robust"], spec.get("reference")
     name = "paper_attack_overstates_e2sad"
     s = (
@@ -78,59 +121,68 @@ def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> list[Check]:
     )
     if not ref:
         return [Check.not_run(name, s, "no reference attack (the paper's) in the frontier")]
-    a, b = _estimate(df, "e2sad", "equal_iterations", ref), _estimate(df, "e2sad", "equal_iterations", robust)
-    if not (a and b):
+    r = _row(df, "e2sad", "equal_iterations")
+    if r is None:
         return [Check.not_run(name, s, "e2SAD not in the equal-iterations protocol")]
-    d = difference(a, b)
-    numbers = (
-        f"{_label(spec, ref)} {a}, {_label(spec, robust)} {b}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
-    )
+    a, b = parse_per_seed(r[f"per_seed[{ref}]"]), parse_per_seed(r[f"per_seed[{robust}]"])
+    if not set(a) & set(b):
+        return [Check.not_run(name, s, f"e2SAD did not train on any seed ({_untrained(r)})")]
+    d = paired_difference(a, b, int(r["n"]))
+    ea, eb = _estimate(df, "e2sad", "equal_iterations", ref), _estimate(df, "e2sad", "equal_iterations", robust)
+    numbers = f"{_label(spec, ref)} {ea}, {_label(spec, robust)} {eb}; {_diff_text(d)}{_left_out(r)}"
     return [Check(name, decide(d.interval, ">", OVERSTATE_MIN), numbers, s)]
 
 
 def e2sad_comparable_to_ifgsm_at(df: pd.DataFrame, spec: dict) -> list[Check]:
     """The paper's claim, at its protocol (equal iterations), under the robust attack: PASS when
     e2SAD's accuracy is at most COMPARABLE_WITHIN below IFGSM-AT's over the whole interval of the
-    difference, FAIL when the whole interval is further below."""
+    paired difference, FAIL when the whole interval is further below."""
     robust = spec["robust"]
     name = "e2sad_comparable_to_ifgsm_at"
     s = (
         f"e2SAD's robustness is comparable to IFGSM-AT's at equal iterations: its {_label(spec, robust)} "
         f"accuracy at most {COMPARABLE_WITHIN:.2f} below"
     )
-    e2, it = _estimate(df, "e2sad", "equal_iterations", robust), _estimate(df, "ifgsm_at", "equal_iterations", robust)
-    if not (e2 and it):
-        return [Check.not_run(name, s, "e2SAD and IFGSM-AT not both in the equal-iterations protocol")]
-    d = difference(e2, it)
-    numbers = f"e2SAD {e2}, IFGSM-AT {it}; difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+    got = _compare(df, ("e2sad", "equal_iterations", None), ("ifgsm_at", "equal_iterations", None), robust)
+    if isinstance(got, str):
+        why = "e2SAD and IFGSM-AT not both in the equal-iterations protocol" if got == "absent" else got
+        return [Check.not_run(name, s, why)]
+    e2, it, d, left = got
+    numbers = f"e2SAD {e2}, IFGSM-AT {it}; {_diff_text(d)}{left}"
     return [Check(name, decide(d.interval, ">=", -COMPARABLE_WITHIN), numbers, s)]
 
 
 def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> list[Check]:
     """PASS when PGD-AT's robust accuracy is above every other defense's at equal iterations (the
-    interval of each difference above 0), FAIL when one is above PGD-AT's, else UNDECIDED."""
+    interval of each paired difference above 0), FAIL when one is above PGD-AT's, else UNDECIDED;
+    NOT RUN when PGD-AT did not train (a model stuck at chance says nothing about PGD-AT)."""
     robust = spec["robust"]
     name = "pgd_at_most_robust_at_equal_iterations"
     s = f"PGD-AT is the most robust at equal iterations ({_label(spec, robust)})"
-    pgd = _estimate(df, "pgd_at", "equal_iterations", robust)
-    if not pgd:
+    pgd = _row(df, "pgd_at", "equal_iterations")
+    if pgd is None:
         return [Check.not_run(name, s, "PGD-AT not in the equal-iterations protocol")]
-    others = {d: _estimate(df, d, "equal_iterations", robust) for d in df["defense"].unique() if d != "pgd_at"}
-    diffs = {d: difference(pgd, e) for d, e in others.items() if e is not None}
+    others = [d for d in df[df["protocol"] == "equal_iterations"]["defense"].unique() if d != "pgd_at"]
+    got = {d: _compare(df, ("pgd_at", "equal_iterations", None), (d, "equal_iterations", None), robust) for d in others}
+    if pd.isna(pgd[f"acc[{robust}]"]):
+        return [Check.not_run(name, s, f"PGD-AT did not train on any seed ({_untrained(pgd)})")]
+    diffs = {d: g for d, g in got.items() if not isinstance(g, str)}
+    skipped = [g for g in got.values() if isinstance(g, str) and g != "absent"]
+    est = _estimate(df, "pgd_at", "equal_iterations", robust)
     if not diffs:
-        return [Check(name, Verdict.PASS, f"PGD-AT {pgd}, alone", s)]
-    closest = min(diffs, key=lambda d: diffs[d].value)
-    d = diffs[closest]
-    verdict = all_of(decide(x.interval, ">", 0.0) for x in diffs.values())
-    numbers = (
-        f"PGD-AT {pgd}; closest: {closest} {others[closest]}, difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
-    )
+        return [Check(name, Verdict.PASS, f"PGD-AT {est}, alone" + (f"; {'; '.join(skipped)}" if skipped else ""), s)]
+    closest = min(diffs, key=lambda d: diffs[d][2].value)
+    _, other, d, left = diffs[closest]
+    verdict = all_of(decide(g[2].interval, ">", 0.0) for g in diffs.values())
+    numbers = f"PGD-AT {est}; closest: {closest} {other}, {_diff_text(d)}{left}"
+    if skipped:
+        numbers += f"; not compared: {'; '.join(skipped)}"
     return [Check(name, verdict, numbers, s)]
 
 
 def fgsm_rs_reproduces_published(df: pd.DataFrame, spec: dict) -> list[Check]:
     """The calibration: per published FGSM-RS accuracy, the FGSM-RS row trained at the published
-    cost (same network, steps and batch: equal TFLOP) lands within the published tolerance: PASS
+    cost (same network, steps and batch: equal training FLOPs) lands within the published tolerance: PASS
     when its whole interval is inside [published - tol, published + tol], FAIL when it is wholly
     outside, UNDECIDED when it straddles an edge."""
     name = "fgsm_rs_reproduces_published"
@@ -141,11 +193,22 @@ def fgsm_rs_reproduces_published(df: pd.DataFrame, spec: dict) -> list[Check]:
     out = []
     for p in pubs:
         rows = df[(df["defense"] == "fgsm_rs") & (df["protocol"] != "published")]
-        rows = rows[(rows["train_tflop"] / p["tflop"] - 1).abs() < 0.01]  # the published cost
+        rows = rows[(rows["train_flops"] / p["train_flops"] - 1).abs() < 0.01]  # the published cost
         if rows.empty:
-            out.append(Check.not_run(name, s, f"no FGSM-RS row at the published cost {p['tflop']:.3g} TFLOP"))
+            cost = f"{p['train_flops'] / 1e12:.3g} training TFLOP"
+            out.append(Check.not_run(name, s, f"no FGSM-RS row at the published cost {cost}"))
             continue
         r = rows.iloc[0]
+        if p.get("n_test") and not pd.isna(r["n"]) and int(r["n"]) != p["n_test"]:
+            out.append(
+                Check.not_run(
+                    name,
+                    s,
+                    f"published on {p['n_test']:,} test images, measured here on {int(r['n']):,}: "
+                    "not the same images (evaluate this row on the whole test set to compare)",
+                )
+            )
+            continue
         for attack, value in p["accuracies"].items():
             tol = p["tolerance"].get(attack)
             e = _estimate(rows, "fgsm_rs", r["protocol"], attack, r.get("budget"))

@@ -8,6 +8,8 @@ import textwrap
 
 import pandas as pd
 
+from .table import seed_values
+
 
 def _pyplot():
     """matplotlib's pyplot on the Agg backend (files only, no display)."""
@@ -20,12 +22,14 @@ def _pyplot():
     return plt
 
 
-def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
-    """Robust (AutoAttack) accuracy against training TFLOP (log x): per defense one line through
+def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: list[dict] | None = None) -> None:
+    """Robust (AutoAttack) accuracy against training FLOPs (in TFLOP, log x): per defense one line through
     its equal-cost budgets (open squares), its equal-iterations model (filled circle) and own
-    recipe (diamond), 95 % intervals as error bars, e2SAD drawn larger; each published result
+    recipe (diamond), 95 % intervals as error bars, e2SAD drawn larger, every seed a small dot
+    beside them (a red cross: a seed that did not train, left out of the mean); each published result
     a black star at its own training cost, labelled with its attack (the paper's e2SAD point is
-    its IFGSM-30 accuracy, not AutoAttack)."""
+    its IFGSM-30 accuracy, not AutoAttack); each released model measured here (``released``,
+    :func:`e2sad.science.released.released_frontier_points`) a white pentagon at its recipe's cost."""
     plt = _pyplot()
     robust = spec["robust"]
     labels = spec.get("attack_labels", {})
@@ -40,13 +44,13 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
         # equal-cost points share their budget's cost: spread the defenses by a few percent in x
         spread = 1.06 ** (i - (len(defenses) - 1) / 2)
         for protocol, marker in (("equal_cost", "s"), ("equal_iterations", "o"), ("own_recipe", "D")):
-            pts = sel[sel["protocol"] == protocol].drop_duplicates("trained_as").sort_values("train_tflop")
+            pts = sel[sel["protocol"] == protocol].drop_duplicates("trained_as").sort_values("train_flops")
             if pts.empty:
                 continue
             acc = pts[f"acc[{robust}]"]
             err = [(acc - pts[f"lo[{robust}]"]).clip(lower=0), (pts[f"hi[{robust}]"] - acc).clip(lower=0)]
             ax.errorbar(
-                pts["train_tflop"] * (spread if protocol == "equal_cost" else 1),
+                pts["train_flops"] / 1e12 * (spread if protocol == "equal_cost" else 1),
                 acc,
                 yerr=err,
                 fmt=marker + ("-" if protocol == "equal_cost" and len(pts) > 1 else ""),
@@ -60,7 +64,8 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
                 zorder=4 if big else 3,
                 label=f"{column} ({protocol.replace('_', ' ')})",
             )
-    all_tflop = [*measured["train_tflop"], *(p["tflop"] for p in spec.get("published", []))]
+            _seed_points(ax, pts, robust, c, spread if protocol == "equal_cost" else 1)
+    all_tflop = [t / 1e12 for t in [*measured["train_flops"], *(p["train_flops"] for p in spec.get("published", []))]]
     for p in spec.get("published", []):
         attack = robust if robust in p["accuracies"] else spec.get("reference")
         value = p["accuracies"].get(attack)
@@ -68,7 +73,7 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
             continue
         note = "" if attack == robust else f",\nnot {labels.get(robust, robust)}"
         ax.plot(
-            [p["tflop"]],
+            [p["train_flops"] / 1e12],
             [value],
             marker="*",
             ms=15,
@@ -80,10 +85,10 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
         # a short tag beside the star (the full label is in the legend), towards the wider side
         # of the log-x axis, above it (a published point's accuracy is high: the plot is empty there)
         lo, hi = math.log(min(all_tflop)), math.log(max(all_tflop))
-        right = math.log(p["tflop"]) < (lo + hi) / 2
+        right = math.log(p["train_flops"] / 1e12) < (lo + hi) / 2
         ax.annotate(
             p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})"),
-            (p["tflop"], value),
+            (p["train_flops"] / 1e12, value),
             textcoords="offset points",
             xytext=(8 if right else -8, 4),
             ha="left" if right else "right",
@@ -92,14 +97,67 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
             zorder=6,
         )
+    _released_points(ax, released or [], spec)
     _finish(
         fig,
         ax,
         spec,
-        "training cost (TFLOP, log scale)",
-        f"accuracy under {labels.get(robust, robust)} (95 % interval)",
+        "training FLOPs (TFLOP = 10^12 FLOPs, log scale)",
+        f"accuracy under {labels.get(robust, robust)} (95 % interval; dots: seeds, x: did not train)",
         outputs,
     )
+
+
+def _released_points(ax, released: list[dict], spec: dict) -> None:
+    """Each released model another author trained (:func:`e2sad.science.released.released_frontier_points`:
+    its measured accuracy under the robust attack with its Wilson interval) at its recipe's training
+    FLOPs: a black-edged white pentagon (then hexagon, octagon), tagged "released"."""
+    labels = spec.get("attack_labels", {})
+    robust = labels.get(spec["robust"], spec["robust"])
+    for i, p in enumerate(released):
+        x = p["train_flops"] / 1e12
+        ax.errorbar(
+            [x],
+            [p["accuracy"]],
+            yerr=[[max(0.0, p["accuracy"] - p["lo"])], [max(0.0, p["hi"] - p["accuracy"])]],
+            fmt="ph8"[i % 3],
+            ms=10,
+            mfc="white",
+            mec="black",
+            mew=1.8,
+            color="black",
+            capsize=3,
+            zorder=5,
+            label=f"{p['label']}, released\n(measured here: {robust} {p['accuracy']:.4f}, n = {p['n']:,})",
+        )
+        ax.annotate(
+            "released",
+            (x, p["accuracy"]),
+            textcoords="offset points",
+            xytext=(0, -14),
+            ha="center",
+            va="top",
+            fontsize=6,
+            zorder=6,
+        )
+
+
+def _seed_points(ax, pts: pd.DataFrame, robust: str, colour, spread: float) -> None:
+    """Every seed's accuracy beside the mean: a small dot per seed that trained, a red cross per
+    seed that did not (it enters no mean: a stuck seed is visible, never averaged in)."""
+    for _, r in pts.iterrows():
+        x = r["train_flops"] / 1e12 * spread
+        for _, value, trained in seed_values(r.get(f"per_seed[{robust}]")):
+            ax.plot(
+                [x],
+                [value],
+                marker="." if trained else "x",
+                ms=5 if trained else 7,
+                color=colour if trained else "red",
+                ls="none",
+                alpha=0.7,
+                zorder=2,
+            )
 
 
 def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs: list[str]) -> None:
