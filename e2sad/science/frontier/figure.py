@@ -98,12 +98,15 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
             zorder=6,
         )
     _released_points(ax, released or [], spec)
+    # the seeds' markers once in the legend (drawn beside every point by _seed_points)
+    ax.plot([], [], marker=".", ms=5, color="grey", ls="none", label="a seed")
+    ax.plot([], [], marker="x", ms=7, color="red", ls="none", label="a seed that did not train")
     _finish(
         fig,
         ax,
         spec,
         "training FLOPs (TFLOP = 10^12 FLOPs, log scale)",
-        f"accuracy under {labels.get(robust, robust)} (95 % interval; dots: seeds, x: did not train)",
+        f"accuracy under {labels.get(robust, robust)} (95 % interval)",
         outputs,
     )
 
