@@ -157,10 +157,12 @@ def fmt_interval(value: float, lo: float, hi: float, sep: str = " ") -> str:
     return f"{value:.3f}{sep}[{max(0.0, lo):.3f}, {min(1.0, hi):.3f}]"
 
 
-def fmt_seeds(text) -> str:
-    """The per-seed cell as shown: ``s0 0.521, s1 0.480, s2 0.126 (did not train)``."""
+def fmt_seeds(text, mark: bool = True) -> str:
+    """The per-seed cell as shown: ``s0 0.521, s1 0.480, s2 0.126 (did not train)`` (``mark``: name the
+    seeds that did not train; off where the whole row says so)."""
     return ", ".join(
-        f"s{seed} {value:.3f}" + ("" if trained else " (did not train)") for seed, value, trained in seed_values(text)
+        f"s{seed} {value:.3f}" + ("" if trained or not mark else " (did not train)")
+        for seed, value, trained in seed_values(text)
     )
 
 
@@ -175,10 +177,10 @@ def _protocol_text(r) -> str:
 def _cell(r: pd.Series, attack: str) -> str:
     """A measured row's accuracy under ``attack``: mean [interval] over the seeds that trained, then
     every seed's value ("did not train" in place of the mean when none did)."""
-    seeds = fmt_seeds(r.get(f"per_seed[{attack}]"))
     if r["protocol"] == "published":
         return fmt_interval(r[f"acc[{attack}]"], float("nan"), float("nan"))
     mean = fmt_interval(r[f"acc[{attack}]"], r[f"lo[{attack}]"], r[f"hi[{attack}]"], sep=BREAK)
+    seeds = fmt_seeds(r.get(f"per_seed[{attack}]"), mark=bool(mean))
     return (mean or "did not train") + (BREAK + seeds if seeds else "")
 
 
