@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .models import build_model
+
 #: the pass kinds a training step declares (:func:`e2sad.defenses.step_passes`)
 PASS_KINDS = ("F", "B_in", "B_w", "B_xw", "B_inc", "DB_w")
 
@@ -81,6 +83,5 @@ def network_pass_flops(network: str, channels: int, size: int, classes: int) -> 
     """:func:`pass_flops` of the network named ``network`` (:data:`e2sad.models.NETWORKS`) on
     (``channels``, ``size``, ``size``) images and ``classes`` classes, counted once per process
     (the input normalization has no counted operation)."""
-    from .models import build_model
 
     return pass_flops(build_model(network, "none", channels, size, classes), (channels, size, size))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..attacks import iterative_kinds, single_step_kinds
 from ..defenses import DEFENSES, SECOND_STEP
 from ..errors import ConfigError
+from ..released import RELEASES
 from ..schedules import SCHEDULES
 from .messages import few
 from .relations import check_attack
@@ -206,7 +207,6 @@ def _check_released(config: dict, rel: dict) -> None:
     format's network takes, a declared defense with its recipe's hyperparameters, and declared
     attacks (an absent file is a note: :func:`released_absent`; ``published`` names a result of the
     science, checked by the plan: :func:`e2sad.plan.study.check_published`)."""
-    from ..released import RELEASES  # the formats' declarations (their networks import torch)
 
     for name, r in rel["models"].items():
         where = f"released.models.{name}"

@@ -11,6 +11,7 @@ from ..data import dataset_folder, source_digests, source_files
 from ..defenses import DEFENSES
 from ..errors import DataError
 from ..provenance import read_sidecar, sidecar_path
+from ..released import RELEASES
 from .frontier import FrontierPlan
 from .study import Study
 
@@ -141,7 +142,6 @@ class Commands:
         """An evaluation of released model ``name`` (``released.models``) as :meth:`eval_args`, on
         its release format's network (:data:`e2sad.released.RELEASES`) and ``released``'s test
         images and batch size."""
-        from ..released import RELEASES
 
         rel = self.study.config["released"]
         r = rel["models"][name]

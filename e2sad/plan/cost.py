@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from ..attacks import ATTACKS
 from ..defenses import PASS_TIME_WEIGHTS
+from ..flops import network_pass_flops
+from ..models import build_model, forward_flops
 from .models import entry_flops, entry_time
 from .study import Study
 from .targets import Targets
@@ -51,14 +53,12 @@ class Cost:
     def pass_flops(self, dataset: str, network: str | None = None) -> dict[str, float]:
         """One image's FLOPs of each pass kind through the dataset's network (or ``network`` on its
         images): :func:`e2sad.flops.network_pass_flops`."""
-        from ..flops import network_pass_flops  # torch kept out of the plan's start-up
 
         d = self.study.config["data"][dataset]
         return network_pass_flops(network or d["network"], d["channels"], d["size"], d["classes"])
 
     def forward_flops(self, dataset: str, network: str | None = None) -> float:
         """FLOPs of one forward of one image through the dataset's network (or ``network`` on its images)."""
-        from ..models import build_model, forward_flops  # torch kept out of the plan's start-up
 
         d = self.study.config["data"][dataset]
         net = build_model(network or d["network"], d["normalization"], d["channels"], d["size"], d["classes"])

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from ..config.relations import check_relations
 from ..defenses import step_flops, step_time
 from ..errors import ConfigError
+from ..flops import network_pass_flops
 
 #: separator of a derived model's name: ``<model>__<variant>``, ``<model>__equal_cost_x2``
 SEP = "__"
@@ -174,7 +175,6 @@ def entry_flops(config: dict, m: dict) -> float:
     """Training FLOPs of one step of a model entry: its batch (its recipe's) x the defense's declared
     passes, each counted on its dataset's network (:func:`e2sad.defenses.step_flops`,
     :func:`e2sad.flops.network_pass_flops`)."""
-    from ..flops import network_pass_flops  # torch kept out of the plan's start-up until asked
 
     d = config["data"][m["dataset"]]
     flops = network_pass_flops(d["network"], d["channels"], d["size"], d["classes"])
