@@ -59,6 +59,7 @@ def cmd_robustness_table(a):
     opt("--snapshots", default=None, help="snapshots.csv (robustness along training), for its statement"),
     opt("--released", nargs="*", default=[], help="JSON rows of the released models (snakemake released), drawn"),
     TABLE_OUTS,
+    opt("--out-statements", default=None, help="the checked statements as CSV (verdict, statement, numbers, ...)"),
     FIG,
 )
 def cmd_frontier_table(a):
@@ -82,8 +83,12 @@ def cmd_frontier_table(a):
                 f"released model {p['key']}: not drawn, no {a.spec['robust']} row (snakemake released)", file=sys.stderr
             )
     plot_frontier(df, a.spec, a.out_fig, released)
+    outs = [a.out_csv, a.out_tex, a.out_html, *a.out_fig]
+    if a.out_statements:
+        st.to_csv(a.out_statements, index=False)
+        outs.append(a.out_statements)
     inputs = a.rows + a.models + ([a.snapshots] if a.snapshots else []) + a.released
-    write_sidecars([a.out_csv, a.out_tex, a.out_html, *a.out_fig], a, inputs=inputs)
+    write_sidecars(outs, a, inputs=inputs)
     for r in st.itertuples():
         print(f"{r.verdict}: {r.statement}: {r.numbers}", file=sys.stderr)
 

@@ -69,6 +69,7 @@ class FrontierPlan:
         if not self.study.frontier_active():
             return []
         out = self.study.layout.paths("frontier", TABLE_FORMATS + FIGURE_FORMATS)
+        out.append(self.study.layout.path("frontier_statements"))
         if self.snapshot_inputs():
             out += self.study.layout.paths("snapshots", ("csv", "html") + FIGURE_FORMATS)
         return out

@@ -39,6 +39,7 @@ PATTERNS = {
     # frontier
     "frontier_eval": "frontier/eval/{model}/seed{seed}/{attack}.json",
     "frontier": "frontier/frontier.{ext}",
+    "frontier_statements": "frontier/frontier_statements.csv",
     "snapshot_eval": "frontier/snapshots/{model}/seed{seed}/step{step}/{attack}.json",
     "snapshots": "frontier/snapshots.{ext}",
     # released models (snakemake released): converted from the file the user supplies, evaluated

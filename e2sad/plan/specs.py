@@ -211,7 +211,9 @@ class Specs:
     def published_points(self) -> list[dict]:
         """The published results of the frontier's defenses (:mod:`e2sad.science.published`) under
         its attacks, each at its own training FLOPs: its steps x batch x the defense's passes (with
-        the frontier model's hyperparameters), each counted on its own network."""
+        the frontier model's hyperparameters), each counted on its own network; ``differs``: the
+        frontier's trained models of that defense that did not train by its recipe, each with how
+        (:meth:`recipe_difference`), so that none is compared with it."""
         fr = self.study.frontier
         by_defense = {}
         for m in fr["models"]:
@@ -239,9 +241,23 @@ class Specs:
                     "accuracies": values,
                     "tolerance": {a: t for a, t in p.tolerance.items() if a in values},
                     "n_test": p.n_test,
+                    "differs": {
+                        t: d
+                        for t in self.study.frontier_trained()
+                        if self.study.models[t]["defense"] == p.defense and (d := self.recipe_difference(t, p))
+                    },
                 }
             )
         return out
+
+    def recipe_difference(self, model: str, p) -> str:
+        """How a model's training differs from a published recipe (network, batch and the keys of
+        ``p.recipe``), e.g. ``eps_warmup 0.3 (published 0)``; ``""`` when it trains by it."""
+        t = self.study.training_of(model)
+        network = self.study.config["data"][self.study.dataset_of(model)]["network"]
+        want = {"network": p.network, "batch_size": p.batch_size, **p.recipe}
+        have = {"network": network, **t}
+        return ", ".join(f"{k} {have.get(k)} (published {v})" for k, v in want.items() if have.get(k) != v)
 
     def frontier_spec(self) -> dict:
         fr = self.study.frontier

@@ -20,7 +20,10 @@ class Published:
     ``accuracies``: attack name (config.yaml) -> published accuracy; ``paper``: (table, model) of
     ``paper_values.csv`` to read them from instead; ``tolerance``: attack name -> how close a
     reproduction must land (its source's words, or the issue's target); ``n_test``: the test images
-    it was published on (a reproduction is compared on the same number of images only)."""
+    it was published on (a reproduction is compared on the same number of images only);
+    ``recipe``: the training keys of its recipe beyond ``steps`` and ``batch_size`` (optimizer, lr,
+    schedule, eps_warmup, as ``training.<dataset>`` names them): a reproduction is compared only
+    when it trained by them (empty: not checked)."""
 
     key: str
     defense: str
@@ -34,6 +37,7 @@ class Published:
     paper: tuple[str, str] | None = None
     tolerance: dict = field(default_factory=dict)
     n_test: int = 10_000
+    recipe: dict = field(default_factory=dict)
 
     def values(self) -> dict[str, float]:
         """The published accuracies by attack name."""
@@ -56,6 +60,8 @@ PUBLISHED = (
         accuracies={"clean": 0.9850, "pgd50x10_0.3": 0.8877, "autoattack_0.3": 0.8288},
         # the calibration's target: within 2 points clean and PGD, within 3 under AutoAttack
         tolerance={"clean": 0.02, "pgd50x10_0.3": 0.02, "autoattack_0.3": 0.03},
+        # train_mnist.py: Adam, cyclic lr 0 -> 5e-3 -> 0; eps 0.3 from the first step (no warm-up)
+        recipe={"optimizer": "adam", "lr": 0.005, "schedule": "cyclic", "eps_warmup": 0.0},
     ),
     Published(
         key="paper_e2sad",

@@ -47,6 +47,7 @@ rule frontier_table:
             category=FRONTIER.category(),
             labels={"artifact": "cost-robustness frontier (figure)"},
         ),
+        statements=L.path("frontier_statements"),
     log:
         L.log("frontier_table"),
     conda:
@@ -65,7 +66,7 @@ rule frontier_table:
         "python -m e2sad frontier-table --spec {params.spec:q} --rows {input.rows:q} --models {input.models:q} "
         "{params.snapshots} {params.released} "
         "--out-csv {output.csv:q} --out-tex {output.tex:q} --out-html {output.html:q} "
-        "--out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
+        "--out-statements {output.statements:q} --out-fig {output.pdf:q} {output.png:q} 2>&1 | tee {log:q}"
 
 
 # ---- robustness along training: each snapshot (written by train, beside the model) under
