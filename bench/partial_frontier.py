@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from snakemake.utils import update_config
 
@@ -28,11 +29,39 @@ from e2sad.science.trained import final_loss
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _cell(r: pd.Series, attack: str) -> str:
+    """``70.6 [63.3, 77.8] (63.5 / 69.7 / 70.6)``: the mean over the seeds that trained with its
+    95 % interval (clipped for display), then every seed's value in percent."""
+    seeds = str(r[f"per_seed[{attack}]"]).split()
+    values = " / ".join(
+        f"{100 * float(t.split(':')[1].rstrip('!')):.1f}{'!' if t.endswith('!') else ''}" for t in seeds
+    )
+    if pd.isna(r[f"acc[{attack}]"]):
+        return f"did not train ({values})"
+    lo, hi = max(0.0, r[f"lo[{attack}]"]), min(1.0, r[f"hi[{attack}]"])
+    return f"{100 * r[f'acc[{attack}]']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] ({values})"
+
+
+def markdown(df: pd.DataFrame, spec: dict) -> str:
+    """The partial table as Markdown: one line per row, accuracies in percent (``!``: a seed that
+    did not train, left out of the mean)."""
+    labels = spec.get("attack_labels", {})
+    head = ["defense", "protocol", "steps", "training TFLOP", "trained"] + [labels.get(a, a) for a in spec["attacks"]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for _, r in df[df["protocol"] != "published"].iterrows():
+        protocol = r["protocol"] + (f" x{r['budget']:g}" if "budget" in r and not pd.isna(r["budget"]) else "")
+        cells = [r["column"], protocol, f"{int(r['steps']):,}", f"{r['train_flops'] / 1e12:.3g}", r["trained"]]
+        lines.append("| " + " | ".join(cells + [_cell(r, a) for a in spec["attacks"]]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="+", required=True, help="the overlays, as snakemake takes them")
     ap.add_argument("--results", required=True, help="the results folder the run writes (config's results:)")
-    ap.add_argument("--out", required=True, help="folder for partial_frontier.csv, partial_statements.csv, cells.csv")
+    ap.add_argument(
+        "--out", required=True, help="folder for partial_frontier.{csv,md}, partial_statements.csv, cells.csv"
+    )
     a = ap.parse_args(argv)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     for o in a.configfile:
@@ -42,6 +71,9 @@ def main(argv=None) -> int:
     spec = json.loads(json.dumps(plan.specs.frontier_spec()))
     paths = [p for p in plan.frontier.inputs() if Path(p).exists()]
     rows = load_json_rows(paths)
+    every = rows[["model", "seed", "attack_name", "accuracy", "n", "seconds"]].sort_values(
+        ["model", "seed", "attack_name"]
+    )
     attacks = spec["attacks"]
     # the seeds of each trained model evaluated under every attack
     done = rows.groupby(["model", "seed"])["attack_name"].apply(lambda s: set(attacks) <= set(s))
@@ -59,10 +91,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "partial_frontier.csv", index=False)
     st.to_csv(out / "partial_statements.csv", index=False)
-    cells = rows[["model", "seed", "attack_name", "accuracy", "n", "seconds"]].sort_values(
-        ["model", "seed", "attack_name"]
-    )
-    cells.to_csv(out / "cells.csv", index=False)
+    every.to_csv(out / "cells.csv", index=False)  # every finished evaluation, complete seeds or not
+    (out / "partial_frontier.md").write_text(markdown(df, spec))
     planned = sum(
         len(plan.frontier.seeds_of(m)) for m in dict.fromkeys(c[2] for c in plan.specs.frontier_spec()["cells"])
     )
