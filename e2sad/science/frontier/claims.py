@@ -17,6 +17,10 @@ OVERSTATE_MIN = 0.05
 #: "comparable": e2SAD's AutoAttack accuracy at most this far below IFGSM-AT's at equal iterations
 #: (the paper: e2SAD "achieves robustness comparable to" IFGSM adversarial training)
 COMPARABLE_WITHIN = 0.05
+#: a difference of two defenses decides a statement only on at least this many paired seeds: with
+#: one, the seed-to-seed spread is unknown (:func:`..intervals.seed_half_width` leaves it out), so
+#: the interval would be the test images' alone
+MIN_PAIRED_SEEDS = 2
 
 
 def _label(spec: dict, attack: str) -> str:
@@ -83,7 +87,15 @@ def _compare(df, a: tuple, b: tuple, attack: str) -> tuple[Estimate, Estimate, E
 
 
 def _diff_text(d: Estimate) -> str:
-    return f"paired difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] over seeds {', '.join(map(str, d.seeds))}"
+    text = f"paired difference {d.value:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] over seeds {', '.join(map(str, d.seeds))}"
+    if len(d.seeds) < MIN_PAIRED_SEEDS:
+        text += f" (fewer than {MIN_PAIRED_SEEDS} paired seeds: the seed spread is unknown, so UNDECIDED)"
+    return text
+
+
+def _decide(d: Estimate, op: str, threshold: float) -> Verdict:
+    """:func:`decide` on a paired difference's interval, UNDECIDED below MIN_PAIRED_SEEDS seeds."""
+    return decide(d.interval, op, threshold) if len(d.seeds) >= MIN_PAIRED_SEEDS else Verdict.UNDECIDED
 
 
 def _at(budget) -> str:
@@ -105,7 +117,7 @@ def e2sad_at_least_fgsm_rs_at_equal_cost(df: pd.DataFrame, spec: dict) -> list[C
             continue
         e2, rs, d, left = got
         numbers = f"e2SAD {e2}, FGSM-RS {rs}; {_diff_text(d)}{left}"
-        out.append(Check(name, decide(d.interval, ">=", 0.0), numbers, s + _at(b), f"budget{_at(b)}"))
+        out.append(Check(name, _decide(d, ">=", 0.0), numbers, s + _at(b), f"budget{_at(b)}"))
     return out
 
 
@@ -130,7 +142,7 @@ def paper_attack_overstates_e2sad(df: pd.DataFrame, spec: dict) -> list[Check]:
     d = paired_difference(a, b, int(r["n"]))
     ea, eb = _estimate(df, "e2sad", "equal_iterations", ref), _estimate(df, "e2sad", "equal_iterations", robust)
     numbers = f"{_label(spec, ref)} {ea}, {_label(spec, robust)} {eb}; {_diff_text(d)}{_left_out(r)}"
-    return [Check(name, decide(d.interval, ">", OVERSTATE_MIN), numbers, s)]
+    return [Check(name, _decide(d, ">", OVERSTATE_MIN), numbers, s)]
 
 
 def e2sad_comparable_to_ifgsm_at(df: pd.DataFrame, spec: dict) -> list[Check]:
@@ -149,7 +161,7 @@ def e2sad_comparable_to_ifgsm_at(df: pd.DataFrame, spec: dict) -> list[Check]:
         return [Check.not_run(name, s, why)]
     e2, it, d, left = got
     numbers = f"e2SAD {e2}, IFGSM-AT {it}; {_diff_text(d)}{left}"
-    return [Check(name, decide(d.interval, ">=", -COMPARABLE_WITHIN), numbers, s)]
+    return [Check(name, _decide(d, ">=", -COMPARABLE_WITHIN), numbers, s)]
 
 
 def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> list[Check]:
@@ -173,7 +185,7 @@ def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> list
         return [Check(name, Verdict.PASS, f"PGD-AT {est}, alone" + (f"; {'; '.join(skipped)}" if skipped else ""), s)]
     closest = min(diffs, key=lambda d: diffs[d][2].value)
     _, other, d, left = diffs[closest]
-    verdict = all_of(decide(g[2].interval, ">", 0.0) for g in diffs.values())
+    verdict = all_of(_decide(g[2], ">", 0.0) for g in diffs.values())
     numbers = f"PGD-AT {est}; closest: {closest} {other}, {_diff_text(d)}{left}"
     if skipped:
         numbers += f"; not compared: {'; '.join(skipped)}"
