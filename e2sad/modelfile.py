@@ -27,7 +27,10 @@ def load_model(
     channels_last: bool = False,
 ) -> torch.nn.Module:
     """A model saved by :func:`save_model`, rebuilt as ``network`` with input ``normalization`` for
-    inputs of ``shape`` (C, H, W) (``channels_last``: see :func:`e2sad.models.build_model`)."""
+    inputs of ``shape`` (C, H, W) (``channels_last``: see :func:`e2sad.models.build_model`), in
+    eval mode with its parameters frozen: an attack needs the input's gradient only, and the
+    reference AutoAttack's FAB-T calls ``backward()``, which would otherwise compute every
+    weight's gradient too (the input's is the same either way)."""
     state = safe_load(path, map_location=device)
     model = build_model(network, normalization, shape[0], shape[1], classes, channels_last=channels_last)
     try:
@@ -37,4 +40,4 @@ def load_model(
             f"{path}: not a {network} state_dict for inputs {'x'.join(map(str, shape))} "
             f"({str(exc).splitlines()[0][:160]})"
         ) from None
-    return model.to(device).eval()
+    return model.to(device).eval().requires_grad_(False)

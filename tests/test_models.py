@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from e2sad.models import PerImageNormalize, TableA1CNN, TableA2CNN, n_parameters
+from e2sad.attacks import run_attack
+from e2sad.modelfile import load_model, save_model
+from e2sad.models import PerImageNormalize, TableA1CNN, TableA2CNN, build_model, n_parameters
 
 
 def test_mnist_cnn_is_table_a1():
@@ -221,3 +223,18 @@ def test_compiled_training_step_gives_the_eager_weights_within_rounding(mnist):
     for k in se:
         moved = (se[k] - init[k]).abs().max()
         assert 0 < moved and (sc[k] - se[k]).abs().max() <= 1e-4 * max(float(moved), 1e-3), k
+
+
+def test_a_loaded_model_is_frozen_and_attacked_as_before(tmp_path):
+    """load_model gives a model whose parameters take no gradient (evaluation needs the input's
+    only), and an attack's examples on it are the same as on the same weights unfrozen."""
+    torch.manual_seed(0)
+    net = build_model("wong2020_mnist", "none", 1, 28, 10)
+    save_model(net, tmp_path / "m.pt")
+    model = load_model(tmp_path / "m.pt", "wong2020_mnist", "none", (1, 28, 28), 10)
+    assert not any(p.requires_grad for p in model.parameters())
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    frozen = run_attack(model, x, y, "pgd", {"eps": 0.3, "k": 5, "restarts": 2, "seed": 0})
+    plain = run_attack(net.eval(), x, y, "pgd", {"eps": 0.3, "k": 5, "restarts": 2, "seed": 0})
+    assert torch.equal(frozen, plain)
+    assert all(p.grad is None for p in model.parameters())
