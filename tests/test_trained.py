@@ -55,6 +55,9 @@ def test_a_stuck_model_keeps_its_class_share_under_attack_and_is_not_trained():
     assert final_loss({"loss": 2.0, "clean": 1.1, "adv": 1.5}) == 1.1 and final_loss({"adv": 1.5}) == 1.5
 
 
+SEEDS = (0, 1, 2)
+
+
 def _frontier_with_stuck(stuck_seeds: set[int], pgd_at_robust: float = 0.126):
     """The smoke frontier's spec with synthetic rows; PGD-AT's seeds in ``stuck_seeds`` answer one
     class (clean and robust accuracy 0.126, final loss ln 10), the others trained (clean 0.9)."""
@@ -65,7 +68,7 @@ def _frontier_with_stuck(stuck_seeds: set[int], pgd_at_robust: float = 0.126):
     for d in ("natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades"):
         acc[d] = {a: 0.9 for a in spec["attacks"]}
         acc[d][robust] = {"pgd_at": 0.6, "e2sad": 0.05, "fgsm_rs": 0.3}.get(d, 0.1)
-    rows, costs = _rows_and_costs(spec, acc, 1000)
+    rows, costs = _rows_and_costs(spec, acc, 1000, SEEDS)
     pgd = [m for m, i in spec["model_info"].items() if i["defense"] == "pgd_at"]
     stuck = rows["model"].isin(pgd) & rows["seed"].isin(stuck_seeds)
     rows.loc[stuck, "accuracy"] = pgd_at_robust
@@ -73,17 +76,17 @@ def _frontier_with_stuck(stuck_seeds: set[int], pgd_at_robust: float = 0.126):
         [
             {"model": m, "seed": s, "final_loss": math.log(10) if m in pgd and s in stuck_seeds else 0.4}
             for m in spec["model_info"]
-            for s in (0, 1)
+            for s in SEEDS
         ]
     )
     return spec, frontier_table(rows, costs, spec, train)
 
 
 def test_a_model_that_did_not_train_is_never_robust_in_the_frontier():
-    spec, df = _frontier_with_stuck({0, 1})
+    spec, df = _frontier_with_stuck(set(SEEDS))
     robust = spec["robust"]
     pgd = df[(df["defense"] == "pgd_at") & (df["protocol"] == "equal_iterations")].iloc[0]
-    assert pgd["trained"] == "0 of 2" and pgd["untrained_seeds"] == "0 1"
+    assert pgd["trained"] == "0 of 3" and pgd["untrained_seeds"] == "0 1 2"
     assert pd.isna(pgd[f"acc[{robust}]"])  # no mean: 12.6 % is not robustness
     assert "0:0.1260!" in pgd[f"per_seed[{robust}]"]  # every seed still shown, marked
     st = frontier_statements(df, spec).set_index("name")
@@ -95,11 +98,11 @@ def test_statements_leave_out_the_seeds_that_did_not_train():
     spec, df = _frontier_with_stuck({1})
     robust = spec["robust"]
     pgd = df[(df["defense"] == "pgd_at") & (df["protocol"] == "equal_iterations")].iloc[0]
-    assert pgd["trained"] == "1 of 2" and pgd[f"acc[{robust}]"] == pytest.approx(0.6)  # seed 0 alone
+    assert pgd["trained"] == "2 of 3" and pgd[f"acc[{robust}]"] == pytest.approx(0.61)  # seeds 0 and 2
     st = frontier_statements(df, spec).set_index("name")
     row = st.loc["pgd_at_most_robust_at_equal_iterations"]
     assert row["verdict"] == "PASS" and "left out, did not train: PGD-AT (seed 1)" in row["numbers"]
-    assert "over seeds 0" in row["numbers"]
+    assert "over seeds 0, 2" in row["numbers"]
 
 
 def test_paired_difference_is_paired_by_seed_and_unclipped():
