@@ -426,3 +426,32 @@ def test_snapshot_plan_and_bad_snapshot_attacks():
         load_study(cfg, base_dir=REPO)
     msg = str(info.value)
     assert "\n" not in msg and "frontier.snapshot_attacks" in msg and "one iterative attack" in msg
+
+
+def test_pgd_at_most_robust_names_the_comparison_that_keeps_it_undecided():
+    """PGD-AT clearly above the closest defense (TRADES, by the same 0.03 on every seed) but above
+    IFGSM-AT by a gap that varies from seed to seed: UNDECIDED, and the numbers say against which."""
+    spec = json.loads(json.dumps(study(smoke_config()).specs.frontier_spec()))
+    robust = spec["robust"]
+    acc = {
+        d: {a: 0.9 for a in spec["attacks"]}
+        for d in ("natural", "fgsm_at", "ifgsm_at", "e2sad", "fgsm_rs", "pgd_at", "trades")
+    }
+    for d, v in {
+        "pgd_at": 0.8,
+        "trades": 0.77,
+        "ifgsm_at": 0.6,
+        "e2sad": 0.2,
+        "fgsm_rs": 0.3,
+        "natural": 0.0,
+        "fgsm_at": 0.1,
+    }.items():
+        acc[d][robust] = v
+    rows, costs = _rows_and_costs(spec, acc, 10_000, (0, 1, 2))
+    info = spec["model_info"]
+    ifgsm = rows["model"].map(lambda m: info[m]["defense"] == "ifgsm_at") & (rows["attack_name"] == robust)
+    rows.loc[ifgsm, "accuracy"] = rows.loc[ifgsm, "seed"].map({0: 0.75, 1: 0.5, 2: 0.7})
+    st = frontier_statements(frontier_table(rows, costs, spec), spec).set_index("name")
+    row = st.loc["pgd_at_most_robust_at_equal_iterations"]
+    assert row["verdict"] == "UNDECIDED"
+    assert "closest: trades" in row["numbers"] and "UNDECIDED against ifgsm_at" in row["numbers"]

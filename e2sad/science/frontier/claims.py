@@ -58,7 +58,9 @@ def _estimate(df: pd.DataFrame, defense: str, protocol: str, attack: str, budget
 
 def _untrained(r: pd.Series) -> str:
     """``PGD-AT (seeds 0, 2)`` when seeds of the row did not train, else ``""``."""
-    seeds = str(r.get("untrained_seeds") or "").split()
+    raw = r.get("untrained_seeds")
+    seeds = "" if raw is None or pd.isna(raw) else str(raw)
+    seeds = seeds.split()
     return f"{r['column']} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})" if seeds else ""
 
 
@@ -185,8 +187,14 @@ def pgd_at_most_robust_at_equal_iterations(df: pd.DataFrame, spec: dict) -> list
         return [Check(name, Verdict.PASS, f"PGD-AT {est}, alone" + (f"; {'; '.join(skipped)}" if skipped else ""), s)]
     closest = min(diffs, key=lambda d: diffs[d][2].value)
     _, other, d, left = diffs[closest]
-    verdict = all_of(_decide(g[2], ">", 0.0) for g in diffs.values())
+    parts = {o: _decide(g[2], ">", 0.0) for o, g in diffs.items()}
+    verdict = all_of(parts.values())
     numbers = f"PGD-AT {est}; closest: {closest} {other}, {_diff_text(d)}{left}"
+    # the comparisons that keep it from PASS, where the closest is not one of them (the noisier
+    # difference decides, not the smaller one)
+    against = [o for o, v in parts.items() if v != Verdict.PASS and o != closest]
+    for o in sorted(against, key=lambda o: diffs[o][2].value):
+        numbers += f"; {parts[o]} against {o} {diffs[o][1]}, {_diff_text(diffs[o][2])}"
     if skipped:
         numbers += f"; not compared: {'; '.join(skipped)}"
     return [Check(name, verdict, numbers, s)]
