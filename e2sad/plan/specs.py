@@ -22,6 +22,10 @@ def hashed(spec: dict) -> dict:
     return {**spec, "config_hash": config_hash(spec["config"])}
 
 
+def _seeds(seeds) -> str:
+    return ", ".join(map(str, seeds))
+
+
 class Specs:
     """The specs of a :class:`~.study.Study`'s artifacts (paper, science, frontier) and the notes on scale."""
 
@@ -31,14 +35,16 @@ class Specs:
         self.cost = cost
         self.frontier = frontier
 
-    def scale_note(self, dataset: str) -> str:
-        """What the numbers are: scale, budget, test-set size."""
+    def scale_note(self, dataset: str, evaluation: bool = True) -> str:
+        """What the numbers are: scale, budget, test-set size (``evaluation``: the ``evaluation``
+        section's images and the study's seeds; left out where a check says its own)."""
         t = self.study.config["training"][dataset]
         n = self.study.config["evaluation"]["n_test"] or "all"
         seeds = len(self.study.seeds)
+        tested = f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, " if evaluation else ""
         note = (
             f"{self.study.config['scale']} scale: {t['steps']} iterations of batch {t['batch_size']}, "
-            f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, precision {self.study.compute['precision']}"
+            f"{tested}precision {self.study.compute['precision']}"
         )
         if self.study.config["scale"] == "smoke":
             note = f"SMOKE OUTPUT, NOT A RESULT: {note}"
@@ -56,13 +62,35 @@ class Specs:
         t = self.study.config["training"][dataset]
         return {k: v for k, v in t.items() if k != "eps_warmup" or v}
 
-    def science_note(self, dataset: str, n, seeds=None) -> str:
-        """scale_note, and the test subset (n: None = all) and seeds of the check."""
-        subset = f"the first {n}" if n else "all"
-        note = f"{self.scale_note(dataset)}; this check on {subset} test images"
-        if seeds is not None and list(seeds) != list(self.study.seeds):
-            note += f" and seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only"
+    def science_note(self, dataset: str, n, seeds=None, sample_seed=None, model_seeds=None, own=False) -> str:
+        """scale_note, and the test subset (n: None = all; with ``sample_seed`` drawn at random) and
+        seeds of the check; ``model_seeds``: {column: seeds} of the models that have their own;
+        ``own``: the check says its images and seeds only (not the ``evaluation`` section's too)."""
+        if not n:
+            subset = "all test images"
+        elif sample_seed is not None:
+            subset = f"{n} test images drawn at random (seed {sample_seed})"
+        else:
+            subset = f"the first {n} test images"
+        note = f"{self.scale_note(dataset, evaluation=not own)}; this check on {subset}"
+        if seeds is not None and (model_seeds or list(seeds) != list(self.study.seeds)):
+            note += f" and seed{'s' if len(seeds) > 1 else ''} {_seeds(seeds)}"
+            own = "; ".join(f"{c} {_seeds(v)}" for c, v in (model_seeds or {}).items())
+            note += f" ({own})" if own else " only"
         return note
+
+    def _frontier_note(self, n, sampled: bool = True) -> str:
+        """science_note of the frontier: its images (``sampled``: drawn with ``sample_seed`` when
+        set, as its evaluations are; the snapshots' are the first n) and its seeds, with the
+        defenses that have their own (``model_seeds``) named."""
+        fr = self.study.frontier
+        own = {}
+        for m in fr.get("model_seeds") or {}:
+            seeds = self.study.frontier_seeds_of(m)
+            if list(seeds) != list(fr["seeds"]):
+                own.setdefault(self.study.models[m]["column"], seeds)
+        sample_seed = fr.get("sample_seed") if sampled else None
+        return self.science_note(fr["dataset"], n, fr["seeds"], sample_seed, own, own=True)
 
     def model_info(self, models, *keys: str) -> dict:
         return {m: {k: self.study.models[m][k] for k in ("column", "label", *keys)} for m in models}
@@ -285,7 +313,7 @@ class Specs:
                 **self._overfit_gap(),
                 "published": self.published_points(),
                 **self._released_points(),
-                "note": self.science_note(fr["dataset"], fr["n_test"], self.frontier.seeds()),
+                "note": self._frontier_note(fr["n_test"]),
                 "config": {k: fr[k] for k in sorted(fr)},
             }
         )
@@ -304,7 +332,7 @@ class Specs:
                 "single_step": next((a for a in attacks if kinds[a] == "fgsm"), None),
                 "iterative": next((a for a in attacks if kinds[a] != "fgsm"), None),
                 "overfit_drop": fr["overfit_drop"],
-                "note": self.science_note(fr["dataset"], fr["snapshot_n_test"], self.frontier.seeds()),
+                "note": self._frontier_note(fr["snapshot_n_test"], sampled=False),
                 "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")}
                 | self._overfit_gap(),
                 **self._overfit_gap(),

@@ -203,7 +203,7 @@ def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -
     title = spec["title"]
     if spec.get("note"):
         title += "\n" + "\n".join(textwrap.wrap(f"[{spec['note']}]", 90))
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, loc="left")  # from the axes' left edge: clear of the y label
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
