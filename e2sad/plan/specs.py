@@ -73,10 +73,13 @@ class Specs:
         else:
             subset = f"the first {n} test images"
         note = f"{self.scale_note(dataset, evaluation=not own)}; this check on {subset}"
-        if seeds is not None and (model_seeds or list(seeds) != list(self.study.seeds)):
+        if seeds is not None and (own or model_seeds or list(seeds) != list(self.study.seeds)):
             note += f" and seed{'s' if len(seeds) > 1 else ''} {_seeds(seeds)}"
-            own = "; ".join(f"{c} {_seeds(v)}" for c, v in (model_seeds or {}).items())
-            note += f" ({own})" if own else " only"
+            others = "; ".join(f"{c} {_seeds(v)}" for c, v in (model_seeds or {}).items())
+            if others:
+                note += f" ({others})"
+            elif not own:
+                note += " only"  # fewer than the study's, which the scale note counts
         return note
 
     def _frontier_note(self, n, sampled: bool = True) -> str:
