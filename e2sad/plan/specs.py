@@ -87,13 +87,13 @@ class Specs:
         set, as its evaluations are; the snapshots' are the first n) and its seeds, with the
         defenses that have their own (``model_seeds``) named."""
         fr = self.study.frontier
-        own = {}
+        model_seeds = {}
         for m in fr.get("model_seeds") or {}:
             seeds = self.study.frontier_seeds_of(m)
             if list(seeds) != list(fr["seeds"]):
-                own.setdefault(self.study.models[m]["column"], seeds)
+                model_seeds.setdefault(self.study.models[m]["column"], seeds)
         sample_seed = fr.get("sample_seed") if sampled else None
-        return self.science_note(fr["dataset"], n, fr["seeds"], sample_seed, own, own=True)
+        return self.science_note(fr["dataset"], n, fr["seeds"], sample_seed, model_seeds, own=True)
 
     def model_info(self, models, *keys: str) -> dict:
         return {m: {k: self.study.models[m][k] for k in ("column", "label", *keys)} for m in models}

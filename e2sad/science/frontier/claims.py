@@ -59,8 +59,7 @@ def _estimate(df: pd.DataFrame, defense: str, protocol: str, attack: str, budget
 def _untrained(r: pd.Series) -> str:
     """``PGD-AT (seeds 0, 2)`` when seeds of the row did not train, else ``""``."""
     raw = r.get("untrained_seeds")
-    seeds = "" if raw is None or pd.isna(raw) else str(raw)
-    seeds = seeds.split()
+    seeds = [] if pd.isna(raw) else str(raw).split()  # NaN where the table was read back from CSV
     return f"{r['column']} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})" if seeds else ""
 
 
