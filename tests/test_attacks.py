@@ -45,6 +45,55 @@ def test_attacks_stay_in_ball_and_range(natural_model, batch, eps):
         assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
 
 
+class _Counting(torch.nn.Module):
+    """``model`` that counts the examples it is run on."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.rows = model, 0
+
+    def forward(self, x):
+        self.rows += x.shape[0]
+        return self.model(x)
+
+
+def _fooled_by_any_restart(model, x, y, *, eps, k, restarts, seed=0):
+    """PGD's robust accuracy by its definition: every restart run on the whole batch; an example
+    counts as misclassified when any restart's last iterate misclassifies it."""
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
+    fooled = torch.zeros(len(y), dtype=torch.bool)
+    for _ in range(restarts):
+        xa = torch.clamp(x + (2 * torch.rand(x.shape, generator=gen) - 1) * eps, lo, hi)
+        for _ in range(k):
+            xa = xa.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xa), y), xa)
+            xa = torch.clamp(xa + 2.5 * eps / k * g.sign(), lo, hi)
+        with torch.no_grad():
+            fooled |= model(xa).argmax(1) != y
+    return fooled
+
+
+def test_pgd_restarts_attack_only_what_no_restart_fooled(natural_model, batch):
+    """A later restart runs only on the examples every earlier one left correct: the same examples
+    end misclassified as when every restart attacks all, a fooled example keeps the first restart
+    that fooled it, and the passes shrink with what is left."""
+    x, y = batch
+    eps, k, restarts = 0.06, 5, 3
+    counting = _Counting(natural_model)
+    x_adv = pgd(counting, x, y, eps=eps, k=k, restarts=restarts)
+    with torch.no_grad():
+        fooled = natural_model(x_adv).argmax(1) != y
+    assert torch.equal(fooled, _fooled_by_any_restart(natural_model, x, y, eps=eps, k=k, restarts=restarts))
+    first = pgd(natural_model, x, y, eps=eps, k=k, restarts=1)
+    with torch.no_grad():
+        fooled_first = natural_model(first).argmax(1) != y
+    assert 0 < int(fooled_first.sum()) < len(y)  # a batch some of which the first restart leaves
+    assert torch.equal(x_adv[fooled_first], first[fooled_first])
+    left = int((~fooled_first).sum())
+    assert counting.rows <= (k + 1) * (len(y) + (restarts - 1) * left)
+
+
 def test_iterative_is_stronger_than_single_step(natural_model, batch):
     x, y = batch
     with torch.no_grad():

@@ -166,6 +166,7 @@ def ifgsm(model, x, y, *, eps: float, k: int, lo: float = 0.0, hi: float = 1.0, 
     iterative=True,
     params=(EPS, K, STEP, RESTARTS, ATTACK_SEED),
     paper="Madry et al. 2018",
+    # at most: a restart after the first runs only on what the earlier ones left correct
     passes=lambda p, classes: {
         "F": (p["k"] + 1) * p.get("restarts", RESTARTS.default),
         "B_in": p["k"] * p.get("restarts", RESTARTS.default),
@@ -187,7 +188,10 @@ def pgd(
     """PGD (Madry et al. 2018): uniform random start in the eps-ball, k signed-gradient
     steps of size ``step`` (default 2.5 * eps / k) with projection, ``restarts`` times;
     keeps, per example, the first restart that misclassifies it (else the highest loss).
-    ``y`` must be class indices here (the evaluation setting).
+    A restart attacks only the examples no earlier restart misclassified (each example's
+    trajectory depends on itself alone, so the misclassified set is the same as attacking all,
+    at a fraction of the passes); every restart still draws its start for the whole batch, so the
+    starts do not depend on which examples are left. ``y`` must be class indices here.
     """
     if k < 1 or restarts < 1:
         raise ConfigError(f"pgd: k={k}, restarts={restarts} not allowed, both must be >= 1")
@@ -197,21 +201,28 @@ def pgd(
     best = x.clone()
     best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
     fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    box = eps_box(x, eps, lo, hi)
-    for _ in range(restarts):
+    lower, upper = eps_box(x, eps, lo, hi)
+    for r in range(restarts):
         noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        x_adv = torch.clamp(x + (2 * noise - 1) * eps, *box)
+        # the examples still classified correctly (all of them in the first restart)
+        live = torch.arange(x.shape[0], device=x.device) if r == 0 else (~fooled).nonzero().squeeze(1)
+        if live.numel() == 0:
+            break
+        box = (lower[live], upper[live])
+        x_live, y_live = x[live], y[live]
+        x_adv = torch.clamp(x_live + (2 * noise[live] - 1) * eps, *box)
         for _ in range(k):
-            x_adv = torch.clamp(x_adv + step * input_grad(model, x_adv, y).sign(), *box)
+            x_adv = torch.clamp(x_adv + step * input_grad(model, x_adv, y_live).sign(), *box)
         with torch.no_grad():
             logits = model(x_adv)
-            loss = F.cross_entropy(logits, y, reduction="none")
-            wrong = logits.argmax(1) != y
-        # prefer misclassified; among equals, the higher loss
-        better = (wrong & ~fooled) | ((wrong == fooled) & (loss > best_loss))
-        best[better] = x_adv[better]
-        best_loss = torch.where(better, loss, best_loss)
-        fooled |= wrong
+            loss = F.cross_entropy(logits, y_live, reduction="none")
+            wrong = logits.argmax(1) != y_live
+        # misclassified now, or (still correct everywhere) a higher loss than before
+        better = wrong | (loss > best_loss[live])
+        keep = live[better]
+        best[keep] = x_adv[better]
+        best_loss[keep] = loss[better]
+        fooled[live[wrong]] = True
     return best.detach()
 
 
