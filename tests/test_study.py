@@ -262,3 +262,19 @@ def test_merge_clean_reaches_the_defenses_that_have_a_clean_term_and_their_cost(
         with_merge, without = getattr(merged.cost, cost), getattr(plain.cost, cost)
         assert with_merge("mnist_e2sad_S") < without("mnist_e2sad_S")
         assert with_merge("mnist_fgsm_rs_H") == without("mnist_fgsm_rs_H")
+
+
+def test_a_checks_note_says_its_own_images_and_seeds_not_the_evaluations():
+    """The robustness and sanity checks run on their own test images and seeds: their note says
+    those, never the ``evaluation`` section's image count or the study's seed count beside them."""
+    cfg = merged()
+    cfg["seeds"] = [0, 1, 2]
+    cfg["evaluation"]["n_test"] = 500
+    cfg["robustness"]["n_test"], cfg["robustness"]["seeds"] = 2000, [1]
+    cfg["sanity"]["n_test"] = 1000
+    specs = study(cfg).specs
+    robust, sanity = specs.robustness_spec()["note"], specs.sanity_spec()["note"]
+    assert robust.endswith("this check on the first 2000 test images and seed 1"), robust
+    assert sanity.endswith("this check on the first 1000 test images and seeds 0, 1, 2"), sanity
+    for note in (robust, sanity):
+        assert "500 test images" not in note and "3 seeds" not in note, note

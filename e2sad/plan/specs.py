@@ -191,7 +191,9 @@ class Specs:
                 "attack_labels": {a: self.study.science_attacks[a]["label"] for a in attacks + [clean] if a},
                 "paper_table": self.study.active_tables(rb["tables"])[0],
                 "flag_drop": rb["flag_drop"],
-                "note": self.science_note(self.study.dataset_of(models[0]), rb["n_test"], self.study.robust_seeds),
+                "note": self.science_note(
+                    self.study.dataset_of(models[0]), rb["n_test"], self.study.robust_seeds, own=True
+                ),
                 "config": {
                     "attacks": {a: self.study.science_attacks[a] for a in attacks},
                     "n_test": rb["n_test"],
@@ -219,7 +221,9 @@ class Specs:
                 "transfer_attacks": transfer,
                 "sweep_labels": {n: x["label"] for n, x in s["sweeps"].items()},
                 "classes": self.study.config["data"][self.study.dataset_of(models[0])]["classes"],
-                "note": self.science_note(self.study.dataset_of(models[0]), s["n_test"], self.study.sanity_seeds),
+                "note": self.science_note(
+                    self.study.dataset_of(models[0]), s["n_test"], self.study.sanity_seeds, own=True
+                ),
                 "config": {
                     "eps": s["eps"],
                     "sweeps": s["sweeps"],
