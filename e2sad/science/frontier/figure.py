@@ -83,16 +83,17 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
             label=f"{p['label']}, published\n({labels.get(attack, attack)} {value:.4f}{note})",
         )
         # a short tag beside the star (the full label is in the legend), towards the wider side
-        # of the log-x axis, above it (a published point's accuracy is high: the plot is empty there)
+        # of the log-x axis: above it on the right, below it on the left, so that the tag of a star
+        # in the right half, reaching left, passes under the tags of the stars it reaches
         lo, hi = math.log(min(all_tflop)), math.log(max(all_tflop))
         right = math.log(p["train_flops"] / 1e12) < (lo + hi) / 2
         ax.annotate(
             p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})"),
             (p["train_flops"] / 1e12, value),
             textcoords="offset points",
-            xytext=(8 if right else -8, 4),
+            xytext=(8, 4) if right else (-10, -6),
             ha="left" if right else "right",
-            va="bottom",
+            va="bottom" if right else "top",
             fontsize=7,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
             zorder=6,
