@@ -455,3 +455,31 @@ def test_pgd_at_most_robust_names_the_comparison_that_keeps_it_undecided():
     row = st.loc["pgd_at_most_robust_at_equal_iterations"]
     assert row["verdict"] == "UNDECIDED"
     assert "closest: trades" in row["numbers"] and "UNDECIDED against ifgsm_at" in row["numbers"]
+
+
+def test_the_tags_of_published_and_released_points_neither_overlap_nor_leave_the_axes():
+    """The smoke frontier's crowding: FGSM-RS's star and the released fgsm.pth at 3.6 TFLOP, the
+    paper's e2SAD star and pgd_madry.pth near each other at the right edge; the long tag of the
+    right-hand star reaching left ran through FGSM-RS's tag before."""
+    from e2sad.science.frontier import figure
+
+    plt = figure._pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    points = [("FGSM-RS", 3.6, 0.8288), ("e2SAD (IFGSM eps=0.3 k=30)", 2300, 0.8633)]
+    points += [("released", 3.6, 0.8291), ("released", 606, 0.8643)]
+    for _, x, y in points:
+        ax.plot([x], [y], marker="*", ms=15)
+    ax.set_xscale("log")
+    ax.set_xlim(0.005, 4000)
+    ax.set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    spots = figure.TAG_SPOTS
+    figure._place_tags(fig, ax, [(t, x, y, spots[1:] + spots[:1] if x > 100 else spots) for t, x, y in points])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    frame = ax.get_window_extent(renderer)
+    assert len(boxes) == len(points)
+    for i, b in enumerate(boxes):
+        assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
+        assert not any(b.overlaps(o) for o in boxes[i + 1 :])
+    plt.close(fig)

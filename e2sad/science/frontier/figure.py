@@ -33,7 +33,8 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
     plt = _pyplot()
     robust = spec["robust"]
     labels = spec.get("attack_labels", {})
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    # each released model's three legend lines: the figure taller by them, so the legend fits
+    fig, ax = plt.subplots(figsize=(6.4, 4.4 + 0.3 * len(released or [])))
     measured = df[df["protocol"] != "published"]
     defenses = list(dict.fromkeys(measured["defense"]))
     colours = {d: plt.cm.tab10(i % 10) for i, d in enumerate(defenses)}
@@ -66,6 +67,7 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
             )
             _seed_points(ax, pts, robust, c, spread if protocol == "equal_cost" else 1)
     all_tflop = [t / 1e12 for t in [*measured["train_flops"], *(p["train_flops"] for p in spec.get("published", []))]]
+    tags = []  # (text, x, y, offsets to try): the published and released points' short tags
     for p in spec.get("published", []):
         attack = robust if robust in p["accuracies"] else spec.get("reference")
         value = p["accuracies"].get(attack)
@@ -82,23 +84,13 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
             zorder=5,
             label=f"{p['label']}, published\n({labels.get(attack, attack)} {value:.4f}{note})",
         )
-        # a short tag beside the star (the full label is in the legend), towards the wider side
-        # of the log-x axis: above it on the right, below it on the left, so that the tag of a star
-        # in the right half, reaching left, passes under the tags of the stars it reaches
+        # a short tag beside the star (the full label is in the legend), first tried towards the
+        # wider side of the log-x axis; _place_tags moves it where it covers no other tag or point
         lo, hi = math.log(min(all_tflop)), math.log(max(all_tflop))
         right = math.log(p["train_flops"] / 1e12) < (lo + hi) / 2
-        ax.annotate(
-            p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})"),
-            (p["train_flops"] / 1e12, value),
-            textcoords="offset points",
-            xytext=(8, 4) if right else (-10, -6),
-            ha="left" if right else "right",
-            va="bottom" if right else "top",
-            fontsize=7,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-            zorder=6,
-        )
-    _released_points(ax, released or [], spec)
+        tag = p["label"].split(",")[0] + ("" if attack == robust else f" ({labels.get(attack, attack)})")
+        tags.append((tag, p["train_flops"] / 1e12, value, TAG_SPOTS if right else TAG_SPOTS[1:] + TAG_SPOTS[:1]))
+    tags += _released_points(ax, released or [], spec)
     # the seeds' markers once in the legend (drawn beside every point by _seed_points)
     ax.plot([], [], marker=".", ms=5, color="grey", ls="none", label="a seed")
     ax.plot([], [], marker="x", ms=7, color="red", ls="none", label="a seed that did not train")
@@ -109,15 +101,17 @@ def plot_frontier(df: pd.DataFrame, spec: dict, outputs: list[str], released: li
         "training FLOPs (TFLOP = 10^12 FLOPs, log scale)",
         f"accuracy under {labels.get(robust, robust)} (95 % interval)",
         outputs,
+        tags,
     )
 
 
-def _released_points(ax, released: list[dict], spec: dict) -> None:
+def _released_points(ax, released: list[dict], spec: dict) -> list[tuple]:
     """Each released model another author trained (:func:`e2sad.science.released.released_frontier_points`:
     its measured accuracy under the robust attack with its Wilson interval) at its recipe's training
-    FLOPs: a black-edged white pentagon (then hexagon, octagon), tagged "released"."""
+    FLOPs: a black-edged white pentagon (then hexagon, octagon); returns their tags ("released")."""
     labels = spec.get("attack_labels", {})
     robust = labels.get(spec["robust"], spec["robust"])
+    tags = []
     for i, p in enumerate(released):
         x = p["train_flops"] / 1e12
         ax.errorbar(
@@ -132,18 +126,11 @@ def _released_points(ax, released: list[dict], spec: dict) -> None:
             color="black",
             capsize=3,
             zorder=5,
-            label=f"{p['label']}, released\n(measured here: {robust} {p['accuracy']:.4f}, n = {p['n']:,})",
+            label="\n".join(textwrap.wrap(f"{p['label']}, released", 48))
+            + f"\n(measured here: {robust} {p['accuracy']:.4f}, n = {p['n']:,})",
         )
-        ax.annotate(
-            "released",
-            (x, p["accuracy"]),
-            textcoords="offset points",
-            xytext=(0, -14),
-            ha="center",
-            va="top",
-            fontsize=6,
-            zorder=6,
-        )
+        tags.append(("released", x, p["accuracy"], TAG_SPOTS[5:] + TAG_SPOTS[:5]))
+    return tags
 
 
 def _seed_points(ax, pts: pd.DataFrame, robust: str, colour, spread: float) -> None:
@@ -188,7 +175,7 @@ def plot_snapshots(frame: pd.DataFrame, flags: pd.DataFrame, spec: dict, outputs
     _finish(fig, ax, spec, "training step (log scale)", "accuracy", outputs)
 
 
-def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -> None:
+def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str], tags=()) -> None:
     """Log x, accuracy y in [0, 1], the title with the scale note wrapped, the legend outside, saved at 300 dpi."""
     plt = _pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # heavy: see _pyplot
@@ -208,6 +195,70 @@ def _finish(fig, ax, spec: dict, xlabel: str, ylabel: str, outputs: list[str]) -
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
+    _place_tags(fig, ax, tags)
     for o in outputs:
         fig.savefig(o, dpi=300, bbox_inches="tight")
     plt.close(fig)
+
+
+#: where a point's short tag may sit, in offset points from the point, with its alignment: right
+#: above, left above, left below, right below, centred above, centred below
+TAG_SPOTS = (
+    ((8, 4), "left", "bottom"),
+    ((-8, 4), "right", "bottom"),
+    ((-10, -6), "right", "top"),
+    ((10, -6), "left", "top"),
+    ((0, 10), "center", "bottom"),
+    ((0, -12), "center", "top"),
+)
+
+
+def _place_tags(fig, ax, tags) -> None:
+    """Each tag at the first of its spots (a long tag in two lines first) whose box, once the layout
+    is final, stays inside the axes and overlaps neither a tag placed before it nor another tagged
+    point's marker (a square of 16 points around it); where none does, at the spot inside the axes
+    that overlaps least."""
+    from matplotlib.transforms import Bbox  # heavy: see _pyplot
+
+    renderer = fig.canvas.get_renderer()
+    pad = 8 * fig.dpi / 72
+    frame = ax.get_window_extent(renderer)
+    markers = []
+    for _, x, y, _ in tags:
+        cx, cy = ax.transData.transform((x, y))
+        markers.append(Bbox.from_extents(cx - pad, cy - pad, cx + pad, cy + pad))
+    placed = []
+    for i, (text, x, y, spots) in enumerate(tags):
+        others = placed + markers[:i] + markers[i + 1 :]
+        wrapped = "\n".join(textwrap.wrap(text, max(8, len(text) // 2 + 1)))
+        best = None  # (overlap, outside, tag, box) of the best spot so far
+        for t in dict.fromkeys([wrapped, text] if len(text) > 16 else [text, wrapped]):
+            for offset, ha, va in spots:
+                tag = ax.annotate(
+                    t,
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=offset,
+                    ha=ha,
+                    va=va,
+                    fontsize=6 if text == "released" else 7,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                    zorder=6,
+                )
+                box = tag.get_window_extent(renderer)
+                outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+                overlap = sum(
+                    max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
+                    for b in others
+                )
+                if best is None or (outside, overlap) < (best[1], best[0]):
+                    if best is not None:
+                        best[2].remove()
+                    best = (overlap, outside, tag, box)
+                else:
+                    tag.remove()
+                if not outside and overlap == 0:
+                    break
+            if not best[1] and best[0] == 0:
+                break
+        placed.append(best[3])
