@@ -38,7 +38,10 @@ COLUMNS = (
 
 
 def _flags(row) -> str:
+    """The reference AutoAttack's check flags a row raised, by name (``aa_flags``: {flag: bool})."""
     flags = row.get("aa_flags") if hasattr(row, "get") else None
+    if isinstance(flags, dict):
+        return ", ".join(name for name, raised in flags.items() if raised)
     if isinstance(flags, (list, tuple)):
         return ", ".join(map(str, flags))
     return "" if flags is None or (isinstance(flags, float) and math.isnan(flags)) else str(flags)
