@@ -218,20 +218,18 @@ def _place_tags(fig, ax, tags) -> None:
     is final, stays inside the axes and overlaps neither a tag placed before it nor another tagged
     point's marker (a square of 16 points around it); where none does, at the spot inside the axes
     that overlaps least."""
-    from matplotlib.transforms import Bbox  # heavy: see _pyplot
-
     renderer = fig.canvas.get_renderer()
     pad = 8 * fig.dpi / 72
-    frame = ax.get_window_extent(renderer)
+    frame = ax.get_window_extent(renderer).extents  # (x0, y0, x1, y1) in pixels, as every box here
     markers = []
     for _, x, y, _ in tags:
         cx, cy = ax.transData.transform((x, y))
-        markers.append(Bbox.from_extents(cx - pad, cy - pad, cx + pad, cy + pad))
+        markers.append((cx - pad, cy - pad, cx + pad, cy + pad))
     placed = []
     for i, (text, x, y, spots) in enumerate(tags):
         others = placed + markers[:i] + markers[i + 1 :]
         wrapped = "\n".join(textwrap.wrap(text, max(8, len(text) // 2 + 1)))
-        best = None  # (overlap, outside, tag, box) of the best spot so far
+        best = None  # (outside, overlap, tag, box) of the best spot so far
         for t in dict.fromkeys([wrapped, text] if len(text) > 16 else [text, wrapped]):
             for offset, ha, va in spots:
                 tag = ax.annotate(
@@ -245,20 +243,22 @@ def _place_tags(fig, ax, tags) -> None:
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                     zorder=6,
                 )
-                box = tag.get_window_extent(renderer)
-                outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
-                overlap = sum(
-                    max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
-                    for b in others
-                )
-                if best is None or (outside, overlap) < (best[1], best[0]):
+                box = tuple(tag.get_window_extent(renderer).extents)
+                outside = not (frame[0] <= box[0] and box[2] <= frame[2] and frame[1] <= box[1] and box[3] <= frame[3])
+                here = (outside, sum(_overlap(box, b) for b in others), tag, box)
+                if best is None or here[:2] < best[:2]:
                     if best is not None:
                         best[2].remove()
-                    best = (overlap, outside, tag, box)
+                    best = here
                 else:
                     tag.remove()
-                if not outside and overlap == 0:
+                if best[:2] == (False, 0):
                     break
-            if not best[1] and best[0] == 0:
+            if best[:2] == (False, 0):
                 break
         placed.append(best[3])
+
+
+def _overlap(a, b) -> float:
+    """The area two boxes (x0, y0, x1, y1) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
