@@ -145,3 +145,23 @@ def test_the_verdict_plan_spends_multiples_of_the_calibrated_recipe_and_trains_n
     assert len(s.frontier.inputs()) == 5 * sum(map(len, seeds.values()))
     assert seeds["mnist_e2sad_S"] == seeds["mnist_ifgsm03_H"] == [0, 1, 2, 3, 4]  # fixed before the run
     assert seeds["mnist_pgd_at_H"] == [0, 1, 2]
+
+
+def test_the_x4_overlay_adds_one_budget_and_reuses_every_verdict_model():
+    """config/verdict-x4.yaml on top of the verdict: a third budget (x4 the unit) whose models
+    each spend four times the calibrated recipe's training FLOPs, while every model the verdict
+    trains is planned under the same name and command (a run reuses what is trained)."""
+    base, x4 = study(merged(VERDICT)), study(merged(VERDICT, "config/verdict-x4.yaml"))
+    assert x4.study.frontier["budgets"] == [0.1, 1, 4]
+    assert x4.study.config["results"] == base.study.config["results"]
+    old, new = base.study.frontier_trained(), x4.study.frontier_trained()
+    assert set(old) < set(new)
+    for m in old:
+        assert x4.commands.train_args(m) == base.commands.train_args(m), m
+    fr = x4.study.frontier
+    unit = 6000 * x4.cost.train_flops(fr["budget"]) / x4.study.steps_of(fr["budget"])
+    added = {t for m, p, t, b in x4.study.cells if p == "equal_cost" and b == 4}
+    assert len(added) == len(fr["models"]) and added == set(new) - set(old)
+    for t in added:
+        one_step = x4.cost.train_flops(t) / x4.study.steps_of(t)
+        assert abs(x4.cost.train_flops(t) - 4 * unit) <= one_step / 2 + 1e-6, t
