@@ -165,3 +165,20 @@ def test_the_x4_overlay_adds_one_budget_and_reuses_every_verdict_model():
     for t in added:
         one_step = x4.cost.train_flops(t) / x4.study.steps_of(t)
         assert abs(x4.cost.train_flops(t) - 4 * unit) <= one_step / 2 + 1e-6, t
+
+
+def test_the_decide_overlay_adds_seeds_3_and_4_to_fgsm_rs_and_pgd_at_only():
+    """config/verdict-decide.yaml (declared before its seeds ran): FGSM-RS and PGD-AT get seeds 3
+    and 4 like e2SAD and IFGSM-AT, so both UNDECIDED statements pair over 5 seeds; nothing the
+    verdict trains changes and no other model gains a seed."""
+    base, more = study(merged(VERDICT)), study(merged(VERDICT, "config/verdict-decide.yaml"))
+    old, new = base.study.frontier_trained(), more.study.frontier_trained()
+    assert old == new  # the same models; only seeds are added
+    for m in old:
+        assert more.commands.train_args(m) == base.commands.train_args(m), m
+        added = set(more.frontier.seeds_of(m)) - set(base.frontier.seeds_of(m))
+        declared = next(d for d, p, t, b in base.study.cells if t == m)
+        assert added == ({3, 4} if declared in ("mnist_fgsm_rs_H", "mnist_pgd_at_H") else set()), m
+    assert {
+        m: more.frontier.seeds_of(m) for m in ("mnist_e2sad_S", "mnist_ifgsm03_H", "mnist_fgsm_rs_H")
+    } == dict.fromkeys(("mnist_e2sad_S", "mnist_ifgsm03_H", "mnist_fgsm_rs_H"), [0, 1, 2, 3, 4])
