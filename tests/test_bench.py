@@ -137,3 +137,30 @@ def test_bench_variants_times_each_compute_choice_against_the_default():
         assert float(rows[name][0]) < 1e-4, (name, out)
     assert 1e-5 < float(rows["bf16"][0]) < 1, out  # bf16 moves an untrained net's grad_x by ~25 %
     assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows.values())
+
+
+def test_run_jobs_reads_each_jobs_seconds_from_a_snakemake_log():
+    """bench/run_jobs.py: two jobs interleaved as Snakemake prints them (a start stamp before each
+    rule, a stamp before each Finished line): each job's own seconds, its attack as its kind."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import run_jobs
+
+    log = "\n".join(
+        [
+            "[Mon Dec  7 08:55:43 2026]",
+            "localrule train:",
+            "    jobid: 142",
+            "    wildcards: model=m, seed=1",
+            "[Mon Dec  7 08:55:45 2026]",
+            "rule frontier_evaluate:",
+            "    jobid: 7",
+            "    wildcards: model=m, seed=0, attack=pgd50x10_0.3",
+            "[Mon Dec  7 08:58:47 2026]",
+            "Finished jobid: 7 (Rule: frontier_evaluate)",
+            "[Mon Dec  7 09:00:00 2026]",
+            "Finished jobid: 142 (Rule: train)",
+        ]
+    )
+    jobs = run_jobs.read_jobs(log)
+    assert jobs["seconds"].tolist() == [182.0, 257.0]
+    assert [run_jobs.kind(j) for _, j in jobs.iterrows()] == ["frontier_evaluate pgd50x10", "train"]
