@@ -86,14 +86,17 @@ def test_own_recipe_trains_with_the_methods_published_settings():
         "optimizer": "adam",
         "lr": 0.005,
         "schedule": "cyclic",
+        "eps_warmup": 0.0,
     }
     # the authors' own MNIST recipes (issue 30 item 2b): Madry et al.'s and TRADES', run where they fit
     recipes = merged()["frontier"]["recipes"]
     assert recipes["mnist_pgd_at_H"] == {
         "steps": 100000, "batch_size": 50, "optimizer": "adam", "lr": 0.0001, "schedule": "constant",
+        "eps_warmup": 0.0,
     }  # fmt: skip
     assert recipes["mnist_trades_H"] == {
         "steps": 46875, "batch_size": 128, "optimizer": "sgd", "lr": 0.01, "schedule": "trades",
+        "eps_warmup": 0.0,
     }  # fmt: skip
     full = study(merged())
     args = full.commands.train_args("mnist_trades_H__own_recipe")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers_data import smoke_config
+from test_study import merged
 
 from e2sad.attacks import ATTACKS
 from e2sad.config.checked import check_config
@@ -168,12 +169,27 @@ def test_the_train_command_carries_the_key_only_when_set():
     on = _plan(on_cfg)
     for m, entry in on.study.models.items():
         args = on.commands.train_args(m)
-        if entry["defense"] == "natural" or entry["dataset"] != "mnist":
-            assert args == before.commands.train_args(m), m  # nothing to ramp, or another dataset's
+        if entry["defense"] == "natural" or entry["dataset"] != "mnist" or m.endswith("__own_recipe"):
+            # nothing to ramp, another dataset's, or an own recipe: its authors' (config.yaml: no ramp)
+            assert args == before.commands.train_args(m), m
         else:
             assert args.count(" --eps-warmup 0.2") == 1, m
             assert args.replace(" --eps-warmup 0.2", "") == before.commands.train_args(m), m
     assert on.specs.table_spec("table_3_1")["config_hash"] != before.specs.table_spec("table_3_1")["config_hash"]
+
+
+def test_the_authors_recipes_train_without_the_warm_up_the_verdict_gives_the_others():
+    """config.yaml's own recipes are their authors' (FGSM-RS, PGD-AT with Madry's parameters,
+    TRADES: eps 0.3 from the first step), so a study that warms every other adversarial model up
+    (the verdict's 0.3) trains its own-recipe models without it."""
+    cfg = merged("config/verdict.yaml")
+    cfg["frontier"]["protocols"] = ["equal_iterations", "equal_cost", "own_recipe"]
+    s = _plan(cfg)
+    own = [m for m in s.study.models if m.endswith("__own_recipe")]
+    assert sorted(own) == ["mnist_fgsm_rs_H__own_recipe", "mnist_pgd_at_H__own_recipe", "mnist_trades_H__own_recipe"]
+    for m in own:
+        assert "--eps-warmup" not in s.commands.train_args(m), m
+        assert "--eps-warmup 0.3" in s.commands.train_args(m.removesuffix("__own_recipe")), m
 
 
 def test_a_frontier_recipe_sets_its_own_warm_up():
