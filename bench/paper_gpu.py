@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from project import merged  # noqa: E402
 
-from e2sad.plan import Plan, Study, load_study  # noqa: E402
+from e2sad.plan import Plan, load_study  # noqa: E402
 
 TRIO = ["mnist_natural_H", "mnist_e2sad_S", "mnist_ifgsm03_S"]
 T0 = time.time()
@@ -66,51 +66,66 @@ def log(msg: str, fh) -> None:
         fh.flush()
 
 
-def plan(configfiles: list[str], models: list[str], seed: int) -> tuple[Study, dict, list]:
+def plan(
+    configfiles: list[str], models: list[str], seeds: list[int] | None, frontier: bool = False
+) -> tuple[Plan, dict, dict]:
+    """The jobs of each (model, seed) chain, in order: its training, then its evaluations. By
+    default a paper-table chain (Table 3.1's attacks on the whole test set and the robustness
+    check); ``frontier``: the frontier's own evaluations (``frontier.attacks`` on its images,
+    written where ``snakemake frontier`` reads them), on each model's frontier seeds unless
+    ``seeds`` are given. Returns the plan, the data preparation, and {chain: (model file, jobs)}."""
     cfg = merged([str(REPO / "config.yaml")] + configfiles)
     plan_ = Plan.of(load_study(cfg, base_dir=REPO))
     st, cmd = plan_.study, plan_.commands
     L, c = st.layout, st.compute
+    if frontier and not st.frontier_active():
+        raise SystemExit("--frontier: the configuration has no active frontier section")
+    unknown = [m for m in models if frontier and m not in plan_.frontier.trained()]
+    if unknown:
+        raise SystemExit(
+            f"--frontier: {', '.join(unknown)} not among the frontier's models: {plan_.frontier.trained()}"
+        )
     ds = st.dataset_of(models[0])
     data = L.path("data", dataset=ds)
     prep = (
         f"python -m e2sad prepare-data --dataset {ds} --src {shlex.quote(cmd.data_source(ds))} "
         f"{cmd.prepare_args(ds)} --out {data}"
     )
-    table = st.tables["table_3_1"]
+
+    def evaluate(m: str, seed: int, a: str, section: dict | None, out: str) -> str:
+        return (
+            f"python -m e2sad evaluate --name {m} --model {st.model_file(m, seed)} --data {data} "
+            f"--attack-name {a} {cmd.attack_args(a)} {cmd.eval_args(m, section)} --seed {seed} "
+            f"--threads 2 --out {out}"
+        )
+
     chains = {}
     for m in models:
-        out = st.model_file(m, seed)
-        jobs = [
-            (
-                "train",
-                f"python -m e2sad train --name {m} --data {data} {cmd.train_args(m)} --seed {seed} --threads 2 "
-                f"--ckpt {L.path('ckpt', model=m, seed=seed)} --ckpt-every {c['ckpt_every']} "
-                f"--progress-every {c['progress_every']} --log-every {c['log_every']} "
-                f"--log-csv {L.path('train_log', model=m, seed=seed)} --out {out}",
-            )
-        ]
-        for a in table["attacks"]:
-            jobs.append(
+        for seed in seeds if seeds is not None else (plan_.frontier.seeds_of(m) if frontier else [0]):
+            out = st.model_file(m, seed)
+            jobs = [
                 (
-                    f"eval {a}",
-                    f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
-                    f"{cmd.attack_args(a)} {cmd.eval_args(m)} --seed {seed} --threads 2 "
-                    f"--out {st.eval_file(m, seed, a)}",
+                    "train",
+                    f"python -m e2sad train --name {m} --data {data} {cmd.train_args(m)} --seed {seed} "
+                    f"--threads 2 --ckpt {L.path('ckpt', model=m, seed=seed)} --ckpt-every {c['ckpt_every']} "
+                    f"--progress-every {c['progress_every']} --log-every {c['log_every']} "
+                    f"--log-csv {L.path('train_log', model=m, seed=seed)} "
+                    f"{cmd.snapshot_args(m, seed)} --out {out}",
                 )
-            )
-        clean = [plan_.science.clean_attack()] if plan_.science.clean_attack() else []
-        for a in clean + list(st.robust["attacks"]):
-            jobs.append(
-                (
-                    f"robust {a}",
-                    f"python -m e2sad evaluate --name {m} --model {out} --data {data} --attack-name {a} "
-                    f"{cmd.attack_args(a)} {cmd.eval_args(m, st.robust)} --seed {seed} --threads 2 "
-                    f"--out {L.path('robust_eval', model=m, seed=seed, attack=a)}",
-                )
-            )
-        chains[m] = jobs
-    return st, {"prepare": prep, "data": data}, chains
+            ]
+            if frontier:
+                for a in st.frontier["attacks"]:
+                    f_out = L.path("frontier_eval", model=m, seed=seed, attack=a)
+                    jobs.append((f"frontier {a}", evaluate(m, seed, a, st.frontier, f_out)))
+            else:
+                for a in st.tables["table_3_1"]["attacks"]:
+                    jobs.append((f"eval {a}", evaluate(m, seed, a, None, st.eval_file(m, seed, a))))
+                clean = [plan_.science.clean_attack()] if plan_.science.clean_attack() else []
+                for a in clean + list(st.robust["attacks"]):
+                    r_out = L.path("robust_eval", model=m, seed=seed, attack=a)
+                    jobs.append((f"robust {a}", evaluate(m, seed, a, st.robust, r_out)))
+            chains[m if seed == 0 and not frontier else f"{m}@seed{seed}"] = (out, jobs)
+    return plan_, {"prepare": prep, "data": data}, chains
 
 
 def pack(base: Path, out: Path, models: list[tuple[str, Path]]) -> None:
@@ -219,7 +234,13 @@ def main() -> int:
     ap.add_argument("--out", default="gpu-out")
     ap.add_argument("--configfile", nargs="*", default=["config/paper-gpu.yaml"])
     ap.add_argument("--models", nargs="*", default=TRIO)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="*", help="seeds (default: 0; --frontier: each model's frontier seeds)")
+    ap.add_argument(
+        "--frontier",
+        action="store_true",
+        help="each model's frontier evaluations (frontier.attacks on its images, where `snakemake frontier` "
+        "reads them) instead of the paper table's and the robustness check",
+    )
     ap.add_argument("--deadline", type=float, default=540, help="seconds from start; jobs still running then stop")
     ap.add_argument("--bench", nargs="*", default=["fp32", "tf32", "bf16"], help="precisions to time")
     ap.add_argument("--bench-timeout", type=float, default=45)
@@ -239,10 +260,11 @@ def main() -> int:
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
 
-    st, data, chains = plan(args.configfile, args.models, args.seed)
+    plan_, data, chains = plan(args.configfile, args.models, args.seeds, args.frontier)
+    st, commands = plan_.study, plan_.commands
     if args.dry_run:
         print(data["prepare"])
-        for m, jobs in chains.items():
+        for m, (_, jobs) in chains.items():
             for name, cmd in jobs:
                 print(f"[{m}] {name}: {cmd}")
         return 0
@@ -276,7 +298,7 @@ def main() -> int:
         # read off the progress lines (cumulative img/s at N/2 and N)
         base = (
             f"python -m e2sad train --dataset {st.dataset_of(args.models[0])} --data {data['data']} "
-            f"{cmd.train_args(args.models[0])} --steps {args.micro} --progress-every {args.micro // 2} "
+            f"{commands.train_args(args.models[0])} --steps {args.micro} --progress-every {args.micro // 2} "
             f"--device {args.device} --threads 2 --seed 0"
         )
         tmp = f"{st.results}/micro"
@@ -287,15 +309,16 @@ def main() -> int:
             ("micro_compile", "--log-every 50 --compile reduce-overhead"),
         ]:
             n = 4 if name == "micro_x4" else 1
-            cmd = " & ".join(f"{base} {extra} --name {name}_{i} --out {tmp}/{name}_{i}.pt" for i in range(n))
-            r.run(name, f"mkdir -p {tmp}; {cmd}; wait", 90 if "compile" in name else 45)
+            both = " & ".join(f"{base} {extra} --name {name}_{i} --out {tmp}/{name}_{i}.pt" for i in range(n))
+            r.run(name, f"mkdir -p {tmp}; {both}; wait", 90 if "compile" in name else 45)
 
-    for m, jobs in chains.items():
+    finished = [(m, REPO / model) for m, (model, _) in chains.items()]
+    for m, (_, jobs) in chains.items():
         if join_ckpt(REPO / args.ckpt_in, m, REPO / ckpt_of(jobs[0][1])):
             log(f"RESUME {m} from the checkpoint pieces in {args.ckpt_in}", fh)
 
     def chain(m: str) -> None:
-        for name, cmd in chains[m]:
+        for name, cmd in chains[m][1]:
             target = cmd.rsplit("--out ", 1)[1]
             if Path(REPO / target).exists():
                 log(f"HAVE {m} {name}", fh)
@@ -303,7 +326,7 @@ def main() -> int:
             ok = r.run(f"{m} {name}", cmd)
             with LOCK:  # what is done so far is in --out even if the call is cut short
                 try:
-                    pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
+                    pack(REPO / st.results, out, finished)
                 except Exception as e:  # a failed pack must not end the chain
                     print(f"pack failed: {e!r}", flush=True)
             if not ok and name == "train":
@@ -313,16 +336,16 @@ def main() -> int:
     for t in threads:
         t.start()
     if args.tests:
-        mnist = shlex.quote(str((REPO / cmd.data_source("mnist")).resolve()))
+        mnist = shlex.quote(str((REPO / commands.data_source("mnist")).resolve()))
         r.run("pytest", f"E2SAD_MNIST={mnist} python -m pytest -q -p no:cacheprovider {args.tests} --timeout 600 -rfE")
     for t in threads:
         t.join()
 
     log(f"packing ({r.left():.0f}s left)", fh)
-    pack(REPO / st.results, out, [(m, REPO / st.model_file(m, args.seed)) for m in chains])
-    for m, jobs in chains.items():  # an unfinished training: its checkpoint comes back in pieces
+    pack(REPO / st.results, out, finished)
+    for m, (model, jobs) in chains.items():  # an unfinished training: its checkpoint comes back in pieces
         ckpt = REPO / ckpt_of(jobs[0][1])
-        if ckpt.exists() and not (REPO / st.model_file(m, args.seed)).exists():
+        if ckpt.exists() and not (REPO / model).exists():
             log(f"{m}: checkpoint in {split_ckpt(ckpt, out, m)} pieces ({ckpt.stat().st_size:,} bytes)", fh)
     log("done", fh)
     return 0

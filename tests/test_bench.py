@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 
+import pytest
+import yaml
 from helpers_data import job_stats
 from test_workflow import REPO, paper_plan_override, smk
 
@@ -164,3 +167,39 @@ def test_run_jobs_reads_each_jobs_seconds_from_a_snakemake_log():
     jobs = run_jobs.read_jobs(log)
     assert jobs["seconds"].tolist() == [182.0, 257.0]
     assert [run_jobs.kind(j) for _, j in jobs.iterrows()] == ["frontier_evaluate pgd50x10", "train"]
+
+
+def _normalized(cmd: str) -> str:
+    """A command line without its log redirection and thread count (the GPU script runs each job
+    with 2 threads and its own log), quoting as the shell reads it."""
+    words = shlex.split(cmd.split(" 2>&1 | tee ")[0])
+    i = words.index("--threads")
+    return " ".join(words[:i] + words[i + 2 :])
+
+
+def test_paper_gpu_frontier_mode_runs_the_frontier_rules_command_lines(tmp_path):
+    """bench/paper_gpu.py --frontier (the own-recipe points on a lent GPU, issue 30 item 2b): for
+    each model and seed, the training and the frontier evaluations Snakemake's rules would run, to
+    the same files, so that `snakemake frontier` afterwards reads them as its own."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"results": str(tmp_path / "res")}))
+    configs = ["config/verdict.yaml", "config/verdict-own-recipe.yaml", str(overlay)]
+    models = ["mnist_trades_H__own_recipe", "mnist_pgd_at_H__own_recipe"]
+    plan_, _, chains = paper_gpu.plan(configs, models, [1], frontier=True)
+    assert list(chains) == [f"{m}@seed1" for m in models]
+    attacks = plan_.study.frontier["attacks"]
+    ours = {}
+    for model, jobs in chains.values():
+        assert [n for n, _ in jobs] == ["train"] + [f"frontier {a}" for a in attacks]
+        assert jobs[0][1].endswith(f"--out {model}") and "--steps 46875 " in chains[f"{models[0]}@seed1"][1][0][1]
+        ours.update({_normalized(c): n for n, c in jobs})
+    targets = [plan_.study.layout.path("frontier_eval", model=m, seed=1, attack=a) for m in models for a in attacks]
+    out = smk("-n", "-p", *targets, "--configfile", *configs)
+    shells = [line.removeprefix("Shell command: ") for line in out.splitlines()]
+    theirs = {_normalized(c) for c in shells if c.startswith(("python -m e2sad train ", "python -m e2sad evaluate "))}
+    assert set(ours) == theirs, set(ours) ^ theirs
+    with pytest.raises(SystemExit, match="mnist_natural_H__own_recipe"):
+        paper_gpu.plan(configs, ["mnist_natural_H__own_recipe"], [0], frontier=True)
