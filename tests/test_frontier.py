@@ -463,7 +463,8 @@ def test_pgd_at_most_robust_names_the_comparison_that_keeps_it_undecided():
 def test_the_tags_of_published_and_released_points_neither_overlap_nor_leave_the_axes():
     """The smoke frontier's crowding: FGSM-RS's star and the released fgsm.pth at 3.6 TFLOP, the
     paper's e2SAD star and pgd_madry.pth near each other at the right edge; the long tag of the
-    right-hand star reaching left ran through FGSM-RS's tag before."""
+    right-hand star reaching left ran through FGSM-RS's tag before, and the e2SAD star's tag, placed
+    clear of pgd_madry.pth's hexagon, sat nearer the hexagon than its own star."""
     from e2sad.science.frontier import figure
 
     plt = figure._pyplot()
@@ -482,7 +483,12 @@ def test_the_tags_of_published_and_released_points_neither_overlap_nor_leave_the
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     frame = ax.get_window_extent(renderer)
     assert len(boxes) == len(points)
+    centres = [ax.transData.transform((x, y)) for _, x, y in points]
     for i, b in enumerate(boxes):
         assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
         assert not any(b.overlaps(o) for o in boxes[i + 1 :])
+        # each tag reads as its own point's: no other tagged point nearer it by 2 points (FGSM-RS's
+        # star and fgsm.pth's pentagon sit 0.0003 apart: one place)
+        own, near = figure._distance(b.extents, centres[i]), 2 * fig.dpi / 72
+        assert all(own < figure._distance(b.extents, c) + near for j, c in enumerate(centres) if j != i), points[i]
     plt.close(fig)

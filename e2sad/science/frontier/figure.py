@@ -215,21 +215,35 @@ TAG_SPOTS = (
 
 def _place_tags(fig, ax, tags) -> None:
     """Each tag at the first of its spots (a long tag in two lines first) whose box, once the layout
-    is final, stays inside the axes and overlaps neither a tag placed before it nor another tagged
-    point's marker (a square of 16 points around it); where none does, at the spot inside the axes
-    that overlaps least."""
+    is final, stays inside the axes, overlaps neither a tag placed before it nor another tagged
+    point's marker (a square of 16 points around it) and is nearer its own point than any other
+    tagged point is, by 2 points (so that it reads as that point's); where none does, at the spot that stays inside
+    vertically, overlaps least, is nearer fewest other points and reaches least past the sides.
+    A tag that reaches past the left or right side widens the x axis until it fits (every tag is
+    then placed again: at most three times)."""
+    for attempt in range(3):
+        placed = _tag_spots(fig, ax, tags)
+        lo, hi = _widened(ax, [(box, tags[i][1]) for i, (_, box) in enumerate(placed)])
+        if (lo, hi) == ax.get_xlim() or attempt == 2:
+            return
+        for tag, _ in placed:
+            tag.remove()
+        ax.set_xlim(lo, hi)
+
+
+def _tag_spots(fig, ax, tags) -> list[tuple]:
+    """(annotation, box) of each tag at its best spot (:func:`_place_tags`)."""
     renderer = fig.canvas.get_renderer()
     pad = 8 * fig.dpi / 72
+    near = 2 * fig.dpi / 72  # two points nearer: two points closer than that read as one place
     frame = ax.get_window_extent(renderer).extents  # (x0, y0, x1, y1) in pixels, as every box here
-    markers = []
-    for _, x, y, _ in tags:
-        cx, cy = ax.transData.transform((x, y))
-        markers.append((cx - pad, cy - pad, cx + pad, cy + pad))
+    centres = [tuple(ax.transData.transform((x, y))) for _, x, y, _ in tags]
+    markers = [(cx - pad, cy - pad, cx + pad, cy + pad) for cx, cy in centres]
     placed = []
     for i, (text, x, y, spots) in enumerate(tags):
-        others = placed + markers[:i] + markers[i + 1 :]
+        others = [b for _, b in placed] + markers[:i] + markers[i + 1 :]
         wrapped = "\n".join(textwrap.wrap(text, max(8, len(text) // 2 + 1)))
-        best = None  # (outside, overlap, tag, box) of the best spot so far
+        best = None  # (above or below, overlap, nearer others, past the sides, tag, box) so far
         for t in dict.fromkeys([wrapped, text] if len(text) > 16 else [text, wrapped]):
             for offset, ha, va in spots:
                 tag = ax.annotate(
@@ -244,19 +258,56 @@ def _place_tags(fig, ax, tags) -> None:
                     zorder=6,
                 )
                 box = tuple(tag.get_window_extent(renderer).extents)
-                outside = not (frame[0] <= box[0] and box[2] <= frame[2] and frame[1] <= box[1] and box[3] <= frame[3])
-                here = (outside, sum(_overlap(box, b) for b in others), tag, box)
-                if best is None or here[:2] < best[:2]:
+                own = _distance(box, centres[i])
+                here = (
+                    not (frame[1] <= box[1] and box[3] <= frame[3]),
+                    sum(_overlap(box, b) for b in others),
+                    sum(_distance(box, c) < own - near for j, c in enumerate(centres) if j != i),
+                    max(0.0, frame[0] - box[0]) + max(0.0, box[2] - frame[2]),
+                    tag,
+                    box,
+                )
+                if best is None or here[:4] < best[:4]:
                     if best is not None:
-                        best[2].remove()
+                        best[4].remove()
                     best = here
                 else:
                     tag.remove()
-                if best[:2] == (False, 0):
+                if best[:4] == (False, 0, 0, 0):
                     break
-            if best[:2] == (False, 0):
+            if best[:4] == (False, 0, 0, 0):
                 break
-        placed.append(best[3])
+        placed.append(best[4:])
+    return placed
+
+
+def _widened(ax, boxes) -> tuple[float, float]:
+    """The x limits (data) at which every tag box (pixels; with its point's x) that reaches past a
+    side of the axes fits inside, its distance from its point kept (on the axis' own scale, log or
+    linear); the current limits where every box fits."""
+    scale = ax.xaxis.get_transform()  # data -> the axis' linear coordinate (log10 on a log axis)
+    lo, hi = scale.transform(ax.get_xlim())
+    p0, p1 = ax.transAxes.transform([(0, 0), (1, 1)])[:, 0]
+    width = p1 - p0
+    new_lo, new_hi = lo, hi
+    for box, x in boxes:
+        u = scale.transform([x])[0]
+        px = p0 + (u - lo) / (hi - lo) * width
+        right, left = box[2] - px + 2, px - box[0] + 2  # the box's reach from its point (pixels, +2)
+        if box[2] > p1 and right < width:  # (u - lo) / (hi' - lo) <= (width - right) / width
+            new_hi = max(new_hi, lo + (u - lo) * width / (width - right))
+        if box[0] < p0 and left < width:
+            new_lo = min(new_lo, hi - (hi - u) * width / (width - left))
+    if (new_lo, new_hi) == (lo, hi):
+        return ax.get_xlim()
+    return tuple(scale.inverted().transform([new_lo, new_hi]))
+
+
+def _distance(box, point) -> float:
+    """How far a point (x, y) lies from a box (x0, y0, x1, y1): 0 inside it."""
+    dx = max(box[0] - point[0], 0.0, point[0] - box[2])
+    dy = max(box[1] - point[1], 0.0, point[1] - box[3])
+    return math.hypot(dx, dy)
 
 
 def _overlap(a, b) -> float:
