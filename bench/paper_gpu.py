@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import shlex
 import signal
@@ -51,6 +52,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from project import merged  # noqa: E402
 
+from e2sad.config.messages import few  # noqa: E402
 from e2sad.plan import Plan, load_study  # noqa: E402
 
 TRIO = ["mnist_natural_H", "mnist_e2sad_S", "mnist_ifgsm03_S"]
@@ -80,10 +82,13 @@ def plan(
     L, c = st.layout, st.compute
     if frontier and not st.frontier_active():
         raise SystemExit("--frontier: the configuration has no active frontier section")
-    unknown = [m for m in models if frontier and m not in plan_.frontier.trained()]
+    trained = plan_.frontier.trained()
+    unknown = [m for m in models if frontier and m not in trained]
     if unknown:
+        near = difflib.get_close_matches(unknown[0], trained, n=3, cutoff=0.5)
         raise SystemExit(
-            f"--frontier: {', '.join(unknown)} not among the frontier's models: {plan_.frontier.trained()}"
+            f"--frontier: {', '.join(unknown)} not among the frontier's {len(trained)} models"
+            f" (nearest: {few(near or trained, 3)})"
         )
     ds = st.dataset_of(models[0])
     data = L.path("data", dataset=ds)
