@@ -7,6 +7,8 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -207,3 +209,37 @@ def test_paper_gpu_frontier_mode_runs_the_frontier_rules_command_lines(tmp_path)
     # one short line: the bad name, the nearest declared names, not the whole list
     assert "\n" not in message and len(message) < 250, message
     assert "mnist_natural_H__own_recipe not among the frontier's" in message and "(nearest: mnist_" in message
+
+
+def test_neighbour_times_the_frontier_rules_own_evaluation_command(tmp_path):
+    """bench/neighbour.py (a job alone and beside its copy): the command it times is the frontier's
+    evaluation job as bench/paper_gpu.py plans it (checked against Snakemake's above), with only the
+    images, the threads and the output changed; a wrong attack or a model not yet trained is one line."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import neighbour
+    import paper_gpu
+
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"results": str(tmp_path / "res")}))
+    configs = ["config/verdict.yaml", str(overlay)]
+    args = SimpleNamespace(configfile=configs, model="mnist_pgd_at_H__equal_cost", seed=0, attack="pgd50x10_0.3", n=50)
+    with pytest.raises(SystemExit) as missing:  # nothing trained in the empty results folder
+        neighbour.evaluate_cmd(args, "x.json")
+    assert "\n" not in str(missing.value) and "model.pt: not there" in str(missing.value)
+    _, _, chains = paper_gpu.plan(configs, [args.model], [0], frontier=True)
+    model_file, jobs = chains[f"{args.model}@seed0"]
+    words = shlex.split(dict(jobs)["frontier pgd50x10_0.3"])
+    for path in (model_file, words[words.index("--data") + 1]):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"")
+    cmd = neighbour.evaluate_cmd(args, "x.json")
+    assert cmd[0] == sys.executable and cmd[1:3] == ["-m", "e2sad"]
+    for option, value in (("--n", "50"), ("--threads", "1"), ("--out", "x.json")):
+        assert cmd[cmd.index(option) + 1] == value
+        i = words.index(option)
+        words = words[: i + 1] + [value] + words[i + 2 :]
+    assert cmd[1:] == words[1:]
+    args.attack = "pgd20_0.3"
+    with pytest.raises(SystemExit) as bad:
+        neighbour.evaluate_cmd(args, "x.json")
+    assert "\n" not in str(bad.value) and "--attack pgd20_0.3: not a frontier attack" in str(bad.value)
