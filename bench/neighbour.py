@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=200, help="test images (the frontier's sample)")
     ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args(argv)
+    torch.set_num_threads(1)  # the jobs' own thread count, so that the machine line below says so
     alone, beside = [], []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [evaluate_cmd(a, f"{tmp}/{i}.json") for i in range(2)]
