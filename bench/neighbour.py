@@ -20,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,15 +58,23 @@ def evaluate_cmd(a, out: str) -> list[str]:
 
 
 def run_together(cmds: list[list[str]]) -> list[float]:
-    """Start every command at once; each one's wall seconds from the common start to its end."""
+    """Start every command at once; each one's wall seconds from the common start to its own end."""
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in cmds]
-    secs = []
-    for p in procs:
-        _, err = p.communicate()
+    secs, errs = [0.0] * len(procs), [""] * len(procs)
+
+    def wait(k: int) -> None:
+        errs[k] = procs[k].communicate()[1]
+        secs[k] = time.perf_counter() - t0
+
+    waiters = [threading.Thread(target=wait, args=(k,)) for k in range(len(procs))]
+    for w in waiters:
+        w.start()
+    for w in waiters:
+        w.join()
+    for p, err in zip(procs, errs):
         if p.returncode:
             raise SystemExit(f"evaluate failed (exit {p.returncode}): {err.strip().splitlines()[-1:]}")
-        secs.append(time.perf_counter() - t0)
     return secs
 
 
