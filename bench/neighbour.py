@@ -90,7 +90,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)  # the jobs' own thread count, so that the machine line below says so
     alone, beside = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [evaluate_cmd(a, f"{tmp}/{i}.json") for i in range(2)]
+        one = evaluate_cmd(a, f"{tmp}/0.json")  # the plan is built once; the copy writes its own file
+        cmd = [one, with_option(one, "--out", f"{tmp}/1.json")]
         for r in range(a.rounds):
             for kind in ("alone", "beside") if r % 2 == 0 else ("beside", "alone"):
                 if kind == "alone":
