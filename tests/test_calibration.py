@@ -191,6 +191,46 @@ def test_the_x4_preview_trains_exactly_the_x4_models_in_its_own_folder():
     assert pre.study.config["results"] != x4.study.config["results"]
 
 
+def test_the_x4_alone_overlay_is_exactly_the_x4_cells_of_verdict_x4():
+    """config/verdict-x4-alone.yaml: the models, commands and seeds config/verdict-x4.yaml declared
+    for its x4 budget (seeds 0-2, 0-4 for e2SAD and IFGSM-AT), nothing else, in a folder of its own;
+    the preview's models are among them (copying its folder reuses them)."""
+    x4 = study(merged(VERDICT, "config/verdict-x4.yaml"))
+    alone = study(merged(VERDICT, "config/verdict-x4-alone.yaml"))
+    pre = study(merged(VERDICT, "config/verdict-x4-preview.yaml"))
+    added = {t for m, p, t, b in x4.study.cells if p == "equal_cost" and b == 4}
+    assert set(alone.study.frontier_trained()) == added
+    for m in added:
+        assert alone.commands.train_args(m) == x4.commands.train_args(m), m
+        assert alone.frontier.seeds_of(m) == x4.frontier.seeds_of(m), m
+        assert set(pre.frontier.seeds_of(m)) <= set(alone.frontier.seeds_of(m)), m
+    assert sorted(map(len, (alone.frontier.seeds_of(m) for m in added))) == [3, 3, 3, 3, 3, 5, 5]
+    assert {p for m, p, t, b in alone.study.cells} == {"equal_cost"}
+    assert alone.study.config["results"] not in (x4.study.config["results"], pre.study.config["results"])
+
+
+def test_the_x4_along_overlay_snapshots_the_x4_pair_as_trained_at_x4():
+    """config/verdict-x4-along.yaml: e2SAD and FGSM-RS at x4 on seeds 0-2, each trained by the x4
+    command plus the snapshot arguments only (the same training, kept every 2,400 steps and at its
+    last), each snapshot under FGSM and PGD-20; its statements can decide catastrophic overfitting."""
+    x4 = study(merged(VERDICT, "config/verdict-x4.yaml"))
+    along = study(merged(VERDICT, "config/verdict-x4-along.yaml"))
+    pair = {t for m, p, t, b in x4.study.cells if b == 4 and m in ("mnist_e2sad_S", "mnist_fgsm_rs_H")}
+    assert set(along.study.frontier_trained()) == set(along.frontier.snapshotted()) == pair
+    for m in pair:
+        assert along.commands.train_args(m) == x4.commands.train_args(m), m
+        assert along.commands.snapshot_args(m, 0).startswith("--snapshots ")
+        assert x4.commands.snapshot_args(m, 0) == ""
+        assert along.frontier.seeds_of(m) == [0, 1, 2]
+        steps = along.study.steps_of(m)
+        assert along.frontier.snapshot_steps(m) == [s for s in range(2400, steps, 2400)] + [steps]
+    rs = next(t for t in pair if "fgsm_rs" in t)
+    assert along.study.steps_of(rs) == 24000  # x4 the unit of 6,000 FGSM-RS steps
+    n = sum(len(along.frontier.snapshot_steps(m)) for m in pair) * 3 * 2
+    assert len(along.frontier.snapshot_inputs()) == n
+    assert along.specs.snapshot_spec()["models"] == along.frontier.snapshotted()
+
+
 def test_the_decide_overlay_adds_seeds_3_and_4_to_fgsm_rs_and_pgd_at_only():
     """config/verdict-decide.yaml (declared before its seeds ran): FGSM-RS and PGD-AT get seeds 3
     and 4 like e2SAD and IFGSM-AT, so both UNDECIDED statements pair over 5 seeds; nothing the

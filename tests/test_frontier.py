@@ -431,6 +431,32 @@ def test_snapshot_plan_and_bad_snapshot_attacks():
     assert "\n" not in msg and "frontier.snapshot_attacks" in msg and "one iterative attack" in msg
 
 
+def test_snapshot_protocols_keep_the_models_of_those_protocols_along_training():
+    """frontier.snapshot_protocols: by default the declared models at equal iterations; with
+    equal_cost, the models trained at each budget (their own steps), with equal_iterations' too
+    when both are named; a protocol the frontier does not train is one line."""
+    base = study(smoke_config())
+    assert base.frontier.snapshotted() == base.study.frontier["models"]
+    cfg = smoke_config()
+    cfg["frontier"]["snapshot_protocols"] = ["equal_cost"]
+    s = study(cfg)
+    derived = [t for m, p, t, b in s.study.cells if p == "equal_cost"]
+    assert s.frontier.snapshotted() == derived and derived
+    for t in derived:
+        assert s.frontier.snapshot_steps(t)[-1] == s.study.steps_of(t)
+        assert "--snapshots" in s.commands.snapshot_args(t, 0)
+    only_declared = set(base.study.frontier["models"]) - set(derived)  # trained at equal iterations only
+    assert only_declared and all(s.commands.snapshot_args(m, 0) == "" for m in only_declared)
+    assert s.specs.snapshot_spec()["models"] == derived
+    cfg["frontier"]["snapshot_protocols"] = ["equal_iterations", "equal_cost"]
+    assert study(cfg).frontier.snapshotted() == list(dict.fromkeys(base.study.frontier["models"] + derived))
+    cfg["frontier"]["protocols"] = ["equal_iterations"]
+    with pytest.raises(ConfigError) as info:
+        load_study(cfg, base_dir=REPO)
+    msg = str(info.value)
+    assert "\n" not in msg and "frontier.snapshot_protocols.1: 'equal_cost' is not one of frontier.protocols" in msg
+
+
 def test_pgd_at_most_robust_names_the_comparison_that_keeps_it_undecided():
     """PGD-AT clearly above the closest defense (TRADES, by the same 0.03 on every seed) but above
     IFGSM-AT by a gap that varies from seed to seed: UNDECIDED, and the numbers say against which."""

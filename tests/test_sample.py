@@ -65,3 +65,7 @@ def test_a_statements_models_take_their_own_seeds_fixed_before_the_run():
         cfg["frontier"]["model_seeds"] = bad
         with pytest.raises(ConfigError, match=match):
             study(cfg)
+    cfg["frontier"]["model_seeds"] = None  # an overlay drops an earlier file's: every model on seeds
+    assert {f for f in study(cfg).frontier.model_files() if "/mnist_e2sad_S/" in f} == {
+        p.study.model_file("mnist_e2sad_S", 0)
+    }

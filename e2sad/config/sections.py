@@ -157,7 +157,7 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
     for i, s in enumerate(fr["seeds"]):
         if s not in config["seeds"]:
             raise ConfigError(f"config: frontier.seeds.{i}: seed {s} is not in seeds {config['seeds']}")
-    for m, seeds in fr["model_seeds"].items():
+    for m, seeds in (fr["model_seeds"] or {}).items():
         if m not in fr["models"]:
             raise ConfigError(
                 f"config: frontier.model_seeds.{m}: model '{m}' is not one of frontier.models ({few(fr['models'])})"
@@ -166,6 +166,13 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
             if s not in config["seeds"]:
                 raise ConfigError(f"config: frontier.model_seeds.{m}.{i}: seed {s} is not in seeds {config['seeds']}")
 
+    if fr["snapshots"]:
+        for i, p in enumerate(fr["snapshot_protocols"]):
+            if p not in fr["protocols"]:
+                raise ConfigError(
+                    f"config: frontier.snapshot_protocols.{i}: '{p}' is not one of frontier.protocols "
+                    f"({few(fr['protocols'])}): its models are not trained"
+                )
     snap = fr.get("snapshot_attacks") or []
     for i, a in enumerate(snap):
         if a not in known:

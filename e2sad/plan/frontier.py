@@ -45,11 +45,19 @@ class FrontierPlan:
             for a in self.section["attacks"]
         ]
 
+    def snapshotted(self) -> list[str]:
+        """The trained models kept along training: those of the cells whose protocol is in
+        ``frontier.snapshot_protocols`` (by default the declared models, at equal iterations)."""
+        if not self.study.frontier_active() or not self.section["snapshots"]:
+            return []
+        protocols = self.section["snapshot_protocols"]
+        return list(dict.fromkeys(t for _, p, t, _ in self.cells() if p in protocols))
+
     def snapshot_steps(self, model: str) -> list[int]:
-        """Steps after which a frontier model is kept: ``frontier.snapshots`` below its own steps,
-        and its last step (the final model)."""
+        """Steps after which a snapshotted model (:meth:`snapshotted`) is kept: ``frontier.snapshots``
+        below its own steps, and its last step (the final model)."""
         fr = self.section
-        if not self.study.frontier_active() or not fr["snapshots"] or model not in fr["models"]:
+        if model not in self.snapshotted():
             return []
         steps = self.study.steps_of(model)
         return sorted({s for s in fr["snapshots"] if s < steps} | {steps})
@@ -59,8 +67,8 @@ class FrontierPlan:
             return []
         return [
             self.study.layout.path("snapshot_eval", model=m, seed=s, step=k, attack=a)
-            for m in self.section["models"]
-            for s in self.seeds()
+            for m in self.snapshotted()
+            for s in self.seeds_of(m)
             for k in self.snapshot_steps(m)
             for a in self.section["snapshot_attacks"]
         ]

@@ -329,11 +329,12 @@ class Specs:
         fr = self.study.frontier
         attacks = list(fr["snapshot_attacks"])
         kinds = {a: self.study.science_attacks[a]["kind"] for a in attacks}
+        kept = self.frontier.snapshotted()  # the declared models at equal iterations, by default
         return hashed(
             {
                 "title": "Robustness along training",
-                "models": list(fr["models"]),
-                "model_info": self.model_info(fr["models"], "defense"),
+                "models": kept,
+                "model_info": self.model_info(kept, "defense"),
                 "attacks": attacks,
                 "attack_labels": {a: self.study.science_attacks[a]["label"] for a in attacks},
                 "single_step": next((a for a in attacks if kinds[a] == "fgsm"), None),
