@@ -205,6 +205,9 @@ def test_the_x4_alone_overlay_is_exactly_the_x4_cells_of_verdict_x4():
         assert alone.frontier.seeds_of(m) == x4.frontier.seeds_of(m), m
         assert set(pre.frontier.seeds_of(m)) <= set(alone.frontier.seeds_of(m)), m
     assert sorted(map(len, (alone.frontier.seeds_of(m) for m in added))) == [3, 3, 3, 3, 3, 5, 5]
+    note = alone.specs.frontier_spec()["note"]  # what the table and figure say of their models
+    assert "each model's own iterations of batch 100" in note and "e2SAD 0, 1, 2, 3, 4" in note
+    assert "600 iterations of batch 100" in study(merged(VERDICT)).specs.frontier_spec()["note"]
     assert {p for m, p, t, b in alone.study.cells} == {"equal_cost"}
     assert alone.study.config["results"] not in (x4.study.config["results"], pre.study.config["results"])
 

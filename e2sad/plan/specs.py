@@ -35,15 +35,16 @@ class Specs:
         self.cost = cost
         self.frontier = frontier
 
-    def scale_note(self, dataset: str, evaluation: bool = True) -> str:
+    def scale_note(self, dataset: str, evaluation: bool = True, iterations: str | None = None) -> str:
         """What the numbers are: scale, budget, test-set size (``evaluation``: the ``evaluation``
-        section's images and the study's seeds; left out where a check says its own)."""
+        section's images and the study's seeds; left out where a check says its own;
+        ``iterations``: what stands for the dataset's steps where no model trains for them)."""
         t = self.study.config["training"][dataset]
         n = self.study.config["evaluation"]["n_test"] or "all"
         seeds = len(self.study.seeds)
         tested = f"{n} test images, {seeds} seed{'s' if seeds > 1 else ''}, " if evaluation else ""
         note = (
-            f"{self.study.config['scale']} scale: {t['steps']} iterations of batch {t['batch_size']}, "
+            f"{self.study.config['scale']} scale: {iterations or t['steps']} iterations of batch {t['batch_size']}, "
             f"{tested}precision {self.study.compute['precision']}"
         )
         if self.study.config["scale"] == "smoke":
@@ -62,7 +63,9 @@ class Specs:
         t = self.study.config["training"][dataset]
         return {k: v for k, v in t.items() if k != "eps_warmup" or v}
 
-    def science_note(self, dataset: str, n, seeds=None, sample_seed=None, model_seeds=None, own=False) -> str:
+    def science_note(
+        self, dataset: str, n, seeds=None, sample_seed=None, model_seeds=None, own=False, iterations=None
+    ) -> str:
         """scale_note, and the test subset (n: None = all; with ``sample_seed`` drawn at random) and
         seeds of the check; ``model_seeds``: {column: seeds} of the models that have their own;
         ``own``: the check says its images and seeds only (not the ``evaluation`` section's too)."""
@@ -72,7 +75,7 @@ class Specs:
             subset = f"{n} test images drawn at random (seed {sample_seed})"
         else:
             subset = f"the first {n} test images"
-        note = f"{self.scale_note(dataset, evaluation=not own)}; this check on {subset}"
+        note = f"{self.scale_note(dataset, evaluation=not own, iterations=iterations)}; this check on {subset}"
         if seeds is not None and (own or model_seeds or list(seeds) != list(self.study.seeds)):
             note += f" and seed{'s' if len(seeds) > 1 else ''} {_seeds(seeds)}"
             others = "; ".join(f"{c} {_seeds(v)}" for c, v in (model_seeds or {}).items())
@@ -88,12 +91,15 @@ class Specs:
         defenses that have their own (``model_seeds``) named."""
         fr = self.study.frontier
         model_seeds = {}
-        for m in fr.get("model_seeds") or {}:
-            seeds = self.study.frontier_seeds_of(m)
-            if list(seeds) != list(fr["seeds"]):
+        for m, seeds in (fr.get("model_seeds") or {}).items():  # declared models (trained, or derived from)
+            if sorted(seeds) != sorted(fr["seeds"]):
                 model_seeds.setdefault(self.study.models[m]["column"], seeds)
         sample_seed = fr.get("sample_seed") if sampled else None
-        return self.science_note(fr["dataset"], n, fr["seeds"], sample_seed, model_seeds, own=True)
+        # without the equal-iterations protocol no model trains for training.<dataset>.steps
+        own_steps = None if "equal_iterations" in fr["protocols"] else "each model's own"
+        return self.science_note(
+            fr["dataset"], n, fr["seeds"], sample_seed, model_seeds, own=True, iterations=own_steps
+        )
 
     def model_info(self, models, *keys: str) -> dict:
         return {m: {k: self.study.models[m][k] for k in ("column", "label", *keys)} for m in models}
