@@ -167,7 +167,7 @@ def _check_frontier(config: dict, fr: dict) -> list[str]:
                 raise ConfigError(f"config: frontier.model_seeds.{m}.{i}: seed {s} is not in seeds {config['seeds']}")
 
     if fr["snapshots"]:
-        for i, p in enumerate(fr["snapshot_protocols"]):
+        for i, p in enumerate(fr.get("snapshot_protocols") or []):
             if p not in fr["protocols"]:
                 raise ConfigError(
                     f"config: frontier.snapshot_protocols.{i}: '{p}' is not one of frontier.protocols "

@@ -7,6 +7,9 @@ from __future__ import annotations
 from .science_targets import FIGURE_FORMATS, TABLE_FORMATS
 from .study import Study
 
+#: the protocols whose models are snapshotted where ``frontier.snapshot_protocols`` is absent
+SNAPSHOT_PROTOCOLS = ("equal_iterations",)
+
 
 class FrontierPlan:
     """The ``frontier`` section of a :class:`~.study.Study` and robustness along training."""
@@ -50,7 +53,7 @@ class FrontierPlan:
         ``frontier.snapshot_protocols`` (by default the declared models, at equal iterations)."""
         if not self.study.frontier_active() or not self.section["snapshots"]:
             return []
-        protocols = self.section["snapshot_protocols"]
+        protocols = self.section.get("snapshot_protocols") or SNAPSHOT_PROTOCOLS
         return list(dict.fromkeys(t for _, p, t, _ in self.cells() if p in protocols))
 
     def snapshot_steps(self, model: str) -> list[int]:

@@ -348,6 +348,7 @@ class Specs:
                 "overfit_drop": fr["overfit_drop"],
                 "note": self._frontier_note(fr["snapshot_n_test"], sampled=False),
                 "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")}
+                | {k: fr[k] for k in ("snapshot_protocols",) if k in fr}  # only when set: hashes as before
                 | self._overfit_gap(),
                 **self._overfit_gap(),
             }
