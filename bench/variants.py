@@ -1,10 +1,12 @@
 """Which of the CPU compute choices pay on this machine: each variant's passes, in one run.
 
     python bench/variants.py --threads 1 --batch-size 64 --reps 15
+    python bench/variants.py --network wong2020_mnist --batch-size 100 --only nchw,bf16
 
 The config's CPU choices were measured on one machine (a 2-core AVX2 EPYC, bench/README.md);
 another CPU can rank them differently. This times, on Table A.1's CNN, the two passes the
-study repeats most,
+study repeats most (``--network``: another of e2sad.models.NETWORKS, e.g. the verdict's
+``wong2020_mnist``; ``plain_conv1`` only where the first convolution is FirstConv2d),
 
     F + B_in   an attack step (every IFGSM/PGD step, every evaluation)
     F + B_w    a parameter step (every training step)
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import batch, machine, med, setup, spread, table  # noqa: E402
 
 from e2sad.attacks import loss_fn  # noqa: E402
-from e2sad.models import build_model  # noqa: E402
+from e2sad.models import NETWORKS, build_model  # noqa: E402
 from e2sad.runtime import keep_freed_memory  # noqa: E402
 
 VARIANTS = {
@@ -49,11 +51,14 @@ VARIANTS = {
 }
 
 
-def make(v: dict, x: torch.Tensor):
+def make(v: dict, x: torch.Tensor, network: str):
     """The variant's model, precision context and input (in the model's memory order)."""
     torch.manual_seed(0)
-    model = build_model("cnn_a1", channels_last=v["channels_last"]).to(x.device).train()
-    model.features[0].fast_input_grad = v["fast_conv1"]
+    model = build_model(network, channels_last=v["channels_last"]).to(x.device).train()
+    if hasattr(model.features[0], "fast_input_grad"):
+        model.features[0].fast_input_grad = v["fast_conv1"]
+    elif not v["fast_conv1"]:
+        raise SystemExit(f"variants.py: {network}'s first convolution is not FirstConv2d: plain_conv1 is its default")
     ctx = (
         (lambda: torch.autocast(device_type=x.device.type, dtype=torch.bfloat16))
         if v["bf16"]
@@ -78,6 +83,7 @@ def f_b_w(model, ctx, x, y):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--network", choices=list(NETWORKS), default="cnn_a1")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
@@ -93,7 +99,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"variants.py: unknown variant {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
     x, y = batch(a.batch_size, dev)
-    built = {n: make(VARIANTS[n], x) for n in names}
+    built = {n: make(VARIANTS[n], x, a.network) for n in names}
     passes = {"F + B_in": f_b_in, "F + B_w": f_b_w}
     T = {(n, p): [] for n in names for p in passes}
     for r in range(a.warmup + a.reps):
@@ -105,7 +111,7 @@ def main() -> None:
                 if r >= a.warmup:
                     T[(n, p)].append(clock() - t0)
     print(machine(dev))
-    print(f"batch {a.batch_size}, {a.reps} interleaved repetitions, {a.clock} clock, medians\n")
+    print(f"{a.network}, batch {a.batch_size}, {a.reps} interleaved repetitions, {a.clock} clock, medians\n")
     # the same math: each variant's input gradient against the default's (relative max difference)
     ref = f_b_in(*built["default"], y)
     rows = []

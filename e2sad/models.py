@@ -61,14 +61,14 @@ class PerImageNormalize(nn.Module):
 
 
 class _InputGradByGemm(torch.autograd.Function):
-    """Identity on a convolution's output ``y = conv2d(x, W)`` (stride 1, no dilation, one group)
-    that adds the gradient to ``x`` as one GEMM and k*k shifted adds; ``W`` and the bias get theirs
-    from ``y``'s own (oneDNN) node, only when the backward asks for them."""
+    """Identity on a convolution's output ``y = conv2d(x, W)`` (square stride, no dilation, one
+    group) that adds the gradient to ``x`` as one GEMM and k*k shifted (strided) adds; ``W`` and
+    the bias get theirs from ``y``'s own (oneDNN) node, only when the backward asks for them."""
 
     @staticmethod
-    def forward(ctx, y, x, weight, padding):
+    def forward(ctx, y, x, weight, stride, padding):
         ctx.save_for_backward(weight)
-        ctx.x_shape, ctx.x_dtype, ctx.padding = x.shape, x.dtype, padding
+        ctx.x_shape, ctx.x_dtype, ctx.stride, ctx.padding = x.shape, x.dtype, stride, padding
         ctx.x_node = torch.autograd.graph.get_gradient_edge(x).node if x.requires_grad else None
         return y.view_as(y)
 
@@ -79,20 +79,21 @@ class _InputGradByGemm(torch.autograd.Function):
             (weight,) = ctx.saved_tensors
             n, c_in, h, w = ctx.x_shape
             c_out, _, kh, kw = weight.shape
-            ho, wo, p = grad_y.shape[2], grad_y.shape[3], ctx.padding
-            # dL/dx[c, y+i-p, x+j-p] = sum_o W[o, c, i, j] g[o, y, x]: one GEMM gives every tap's
-            # plane (a view of channels_last gradients), each then added at its shift
+            ho, wo, s, p = grad_y.shape[2], grad_y.shape[3], ctx.stride, ctx.padding
+            # dL/dx[c, s*y+i-p, s*x+j-p] = sum_o W[o, c, i, j] g[o, y, x]: one GEMM gives every
+            # tap's plane (a view of channels_last gradients), each then added at its shift
             g = grad_y.permute(0, 2, 3, 1).reshape(-1, c_out)
             # the GEMM in y's dtype (bf16 under autocast, as oneDNN's own backward would be), the
             # shifted adds in x's
             wt = weight.reshape(c_out, -1).t().to(grad_y.dtype).contiguous()
             taps = torch.mm(wt, g.t()).view(c_in, kh, kw, n, ho, wo)
+            # i + s*(ho-1) <= h + 2p - 1 for every tap i < kh: the padded plane holds every shift
             padded = grad_y.new_zeros(c_in, n, h + 2 * p, w + 2 * p, dtype=ctx.x_dtype)
             for i in range(kh):
                 for j in range(kw):
-                    padded[:, :, i : i + ho, j : j + wo] += taps[:, i, j]
+                    padded[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] += taps[:, i, j]
             grad_x = padded[:, :, p : p + h, p : p + w].permute(1, 0, 2, 3)
-        return grad_y, grad_x, None, None
+        return grad_y, grad_x, None, None, None
 
 
 def _engine_will_run(node) -> bool:
@@ -107,21 +108,23 @@ def _engine_will_run(node) -> bool:
 class FirstConv2d(nn.Conv2d):
     """A network's first convolution, the same layer and parameters as ``nn.Conv2d``.  With one
     input channel (MNIST, Fashion-MNIST) on the CPU, its input gradient (every attack step needs
-    it) is computed as one GEMM plus k*k shifted adds: oneDNN computes it as a transposed
-    convolution with one output channel at ~7 GFLOP/s, 12 ms of a 90 ms F + B_in at batch 64
-    (bench/README.md, roofline).  With 3 input channels (SVHN) oneDNN is faster and is kept.
-    Equal to ``nn.Conv2d``'s gradient within float rounding; deterministic.  ``fast_input_grad =
-    False`` gives the plain layer (bench/bench_training.py --plain-conv1)."""
+    it) is computed as one GEMM plus k*k shifted adds (strided where the convolution is): oneDNN
+    computes it as a transposed convolution with one output channel at ~4-7 GFLOP/s, 12 ms of a
+    90 ms F + B_in at batch 64 on Table A.1's CNN (bench/README.md, roofline) and ~40 % of Wong et
+    al.'s network's F + B_in (docs/performance.md, "CPU kernels").  With 3 input channels (SVHN)
+    oneDNN is faster and is kept.  Equal to ``nn.Conv2d``'s gradient within float rounding;
+    deterministic.  ``fast_input_grad = False`` gives the plain layer (bench/bench_training.py
+    --plain-conv1, bench/variants.py's plain_conv1)."""
 
     fast_input_grad = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fast = self.fast_input_grad and self.in_channels == 1 and x.device.type == "cpu"
-        fast = fast and self.stride == (1, 1) and self.dilation == (1, 1) and self.padding_mode == "zeros"
-        if not fast or self.padding[0] != self.padding[1]:
+        fast = fast and self.stride[0] == self.stride[1] and self.padding[0] == self.padding[1]
+        if not fast or self.dilation != (1, 1) or self.padding_mode != "zeros":
             return super().forward(x)
-        y = F.conv2d(x.detach(), self.weight, self.bias, padding=self.padding)
-        return _InputGradByGemm.apply(y, x, self.weight, self.padding[0]) if x.requires_grad else y
+        y = F.conv2d(x.detach(), self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return _InputGradByGemm.apply(y, x, self.weight, self.stride[0], self.padding[0]) if x.requires_grad else y
 
 
 class TableA1CNN(nn.Module):
@@ -212,7 +215,7 @@ class Wong2020Mnist(nn.Module):
         self.normalize = PerImageNormalize(normalization)
         side = self.feature_side(size)
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 16, 4, stride=2, padding=1),
+            FirstConv2d(channels, 16, 4, stride=2, padding=1),
             nn.ReLU(),
             nn.Conv2d(16, 32, 4, stride=2, padding=1),
             nn.ReLU(),

@@ -118,16 +118,17 @@ def test_channels_last_trains_deterministically_and_as_the_default_order_within_
 
 def test_first_conv_input_gradient_is_the_plain_layers_within_rounding(monkeypatch):
     """FirstConv2d's GEMM + shifted-adds input gradient equals nn.Conv2d's up to float rounding (in
-    both memory orders, for MNIST's padded and an unpadded layer), also as a function of the
+    both memory orders, for MNIST's padded and an unpadded layer, Wong et al.'s strided one and a
+    strided one whose stride does not divide the padded size), also as a function of the
     weights (double backward); its weight and bias gradients are nn.Conv2d's bit for bit; all
     deterministic; a parameters-only backward leaves the input gradient out."""
     from e2sad.models import FirstConv2d
 
     torch.manual_seed(0)
-    for padding, size in ((2, 28), (0, 20)):
+    for kernel, stride, padding, size in ((5, 1, 2, 28), (5, 1, 0, 20), (4, 2, 1, 28), (5, 3, 1, 27)):
         for channels_last in (False, True):
-            fast = FirstConv2d(1, 32, 5, padding=padding)
-            plain = torch.nn.Conv2d(1, 32, 5, padding=padding)
+            fast = FirstConv2d(1, 32, kernel, stride=stride, padding=padding)
+            plain = torch.nn.Conv2d(1, 32, kernel, stride=stride, padding=padding)
             plain.load_state_dict(fast.state_dict())
             if channels_last:
                 fast, plain = (m.to(memory_format=torch.channels_last) for m in (fast, plain))
