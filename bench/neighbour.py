@@ -72,9 +72,9 @@ def run_together(cmds: list[list[str]]) -> list[float]:
         w.start()
     for w in waiters:
         w.join()
-    for p, err in zip(procs, errs):
+    for c, p, err in zip(cmds, procs, errs):
         if p.returncode:
-            raise SystemExit(f"evaluate failed (exit {p.returncode}): {err.strip().splitlines()[-1:]}")
+            raise SystemExit(f"{shlex.join(c[:4])} ... failed (exit {p.returncode}): {err.strip().splitlines()[-1:]}")
     return secs
 
 

@@ -243,3 +243,47 @@ def test_neighbour_times_the_frontier_rules_own_evaluation_command(tmp_path):
     with pytest.raises(SystemExit) as bad:
         neighbour.evaluate_cmd(args, "x.json")
     assert "\n" not in str(bad.value) and "--attack pgd20_0.3: not a frontier attack" in str(bad.value)
+
+
+def test_side_by_side_runs_the_planned_job_of_each_commit_in_its_own_tree(tmp_path):
+    """bench/side_by_side.py (one job under two commits at once): the command is the frontier's
+    planned job with one thread and --n images, its data and model this checkout's (absolute), its
+    outputs in the commit's own folder; the commit's package is exported where it runs; a job that
+    is not the model's or a model not trained is one line."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+    import side_by_side
+
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"results": str(tmp_path / "res")}))
+    args = SimpleNamespace(
+        configfile=["config/verdict.yaml", str(overlay)],
+        model="mnist_pgd_at_H__equal_cost",
+        seed=0,
+        job="pgd50x10_0.3",
+        n=40,
+    )
+    with pytest.raises(SystemExit) as missing:
+        side_by_side.job_words(args)
+    assert "\n" not in str(missing.value) and "mnist.pt: not there; make it first" in str(missing.value)
+    model_file, jobs = paper_gpu.plan(args.configfile, [args.model], [0], frontier=True)[2][f"{args.model}@seed0"]
+    planned = shlex.split(dict(jobs)["frontier pgd50x10_0.3"])
+    for path in (model_file, planned[planned.index("--data") + 1]):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"")
+    words = side_by_side.job_words(args)
+    assert words[words.index("--n") + 1] == "40" and words[words.index("--threads") + 1] == "1"
+    outdir = tmp_path / "after" / "out"
+    cmd = side_by_side.localize(words, outdir)
+    assert cmd[0] == sys.executable and cmd[1:3] == ["-m", "e2sad"]
+    assert cmd[cmd.index("--out") + 1] == str(outdir / "pgd50x10_0.3.json")
+    assert cmd[cmd.index("--model") + 1] == str(Path(model_file).resolve())
+    assert len(cmd) == len(planned)
+    args.job = "autoattack_0.5"
+    with pytest.raises(SystemExit) as bad:
+        side_by_side.job_words(args)
+    assert "\n" not in str(bad.value) and "--job autoattack_0.5: not one of" in str(bad.value)
+    code = side_by_side.export("HEAD", tmp_path / "code")
+    assert (code / "e2sad" / "__main__.py").is_file() and (
+        code / "workflow" / "schemas" / "config.schema.yaml"
+    ).is_file()
