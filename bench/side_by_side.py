@@ -3,10 +3,14 @@ faster, on a box whose speed moves within the hour (both runs see the same speed
 
     python bench/side_by_side.py --before 045c025 --configfile config/verdict.yaml \\
         --model mnist_pgd_at_H__equal_cost --job autoattack_0.3 --n 300 --rounds 2
+    python bench/side_by_side.py --before HEAD --after-set batch-size=250 \\
+        --model mnist_pgd_at_H__equal_cost --job autoattack_0.3      # one option, the same code
 
 The job (``train`` or one of the frontier's attacks) is the command Snakemake's rule runs, as
 bench/paper_gpu.py plans it (bench/neighbour.py checks that plan against the rule's), with one
-thread, ``--n`` test images for an evaluation, and its outputs in a temporary folder per commit.
+thread, ``--n`` test images for an evaluation, and its outputs in a temporary folder per commit;
+``--after-set OPTION=VALUE`` (without the dashes) changes one of the job's options in the "after"
+run only.
 Each commit's ``e2sad/`` and ``workflow/schemas/`` are exported (``git archive``) into a folder
 of their own, where the job runs (``python -m e2sad`` imports the package of its working folder);
 the data and the model are this checkout's. Each round starts both at once and times each to
@@ -85,15 +89,24 @@ def main(argv=None) -> int:
     ap.add_argument("--job", required=True, help="train, or one of the frontier's attacks (autoattack_0.3, ...)")
     ap.add_argument("--n", type=int, default=300, help="test images of an evaluation")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--after-set", action="append", default=[], metavar="OPTION=VALUE")
     a = ap.parse_args(argv)
     words = job_words(a)
+    after_words = words
+    for setting in a.after_set:
+        option, _, value = setting.partition("=")
+        option = "--" + option.removeprefix("--")
+        if option not in after_words or not value:
+            options = " ".join(w for w in words if w.startswith("--"))
+            raise SystemExit(f"--after-set {setting}: not OPTION=VALUE of the {a.job} job's options ({options})")
+        after_words = with_option(after_words, option, value)
     with tempfile.TemporaryDirectory() as tmp:
         cmds = {}
         for label, commit in (("before", a.before), ("after", a.after)):
             outdir = Path(tmp, label, "out")
             cwd = export(commit, Path(tmp, label, "code"))
             outdir.mkdir(parents=True)
-            cmds[label] = (localize(words, outdir), cwd)
+            cmds[label] = (localize(after_words if label == "after" else words, outdir), cwd)
         rows, ratios = [], []
         for r in range(a.rounds):
             before, after = run_together([["env", "-C", str(cwd), *c] for c, cwd in cmds.values()])
@@ -104,7 +117,8 @@ def main(argv=None) -> int:
             out = Path(c[c.index("--out") + 1])
             if out.suffix == ".json" and out.is_file():
                 acc[label] = json.loads(out.read_text()).get("accuracy")
-    print(f"{a.job} of {a.model} seed {a.seed} ({' '.join(a.configfile)}): before {a.before}, after {a.after}")
+    changed = "".join(f" --{s.removeprefix('--').replace('=', ' ', 1)}" for s in a.after_set)
+    print(f"{a.job} of {a.model} seed {a.seed} ({' '.join(a.configfile)}): before {a.before}, after {a.after}{changed}")
     print(table(rows, ["round", "before s", "after s", "after / before"]))
     print(f"median after / before: {statistics.median(ratios):.3f} over {a.rounds} rounds")
     if acc:

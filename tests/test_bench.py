@@ -279,6 +279,13 @@ def test_side_by_side_runs_the_planned_job_of_each_commit_in_its_own_tree(tmp_pa
     assert cmd[cmd.index("--out") + 1] == str(outdir / "pgd50x10_0.3.json")
     assert cmd[cmd.index("--model") + 1] == str(Path(model_file).resolve())
     assert len(cmd) == len(planned)
+    with pytest.raises(SystemExit) as unknown:  # the after run's one change must be an option of the job
+        side_by_side.main(
+            ["--before", "HEAD", "--configfile", *args.configfile, "--model", args.model]
+            + ["--job", args.job, "--after-set", "restart=2"]
+        )
+    assert "\n" not in str(unknown.value) and "--after-set restart=2: not OPTION=VALUE" in str(unknown.value)
+    assert "--restarts" in str(unknown.value)
     args.job = "autoattack_0.5"
     with pytest.raises(SystemExit) as bad:
         side_by_side.job_words(args)
