@@ -116,7 +116,12 @@ def cmd_frontier_snapshots(a):
     frame = snapshot_frame(rows)
     seeds = snapshot_seeds(rows)
     flags = catastrophic_overfitting(
-        seeds, a.spec["single_step"], a.spec["iterative"], a.spec["overfit_drop"], a.spec.get("overfit_gap")
+        seeds,
+        a.spec["single_step"],
+        a.spec["iterative"],
+        a.spec["overfit_drop"],
+        a.spec.get("overfit_gap"),
+        a.spec.get("overfit_hold", 0.0),
     )
     render_snapshots(frame, flags, a.spec, a.out_csv, a.out_html)
     plot_snapshots(frame, flags, a.spec, a.out_fig)

@@ -323,7 +323,7 @@ class Specs:
                 "classes": self.study.config["data"][fr["dataset"]]["classes"],
                 "budget": fr["budget"],
                 "overfit_drop": fr["overfit_drop"],
-                **self._overfit_gap(),
+                **self._overfit_options(),
                 "published": self.published_points(),
                 **self._released_points(),
                 "note": self._frontier_note(fr["n_test"]),
@@ -349,8 +349,8 @@ class Specs:
                 "note": self._frontier_note(fr["snapshot_n_test"], sampled=False),
                 "config": {k: fr[k] for k in ("snapshots", "snapshot_attacks", "snapshot_n_test", "overfit_drop")}
                 | {k: fr[k] for k in ("snapshot_protocols",) if k in fr}  # only when set: hashes as before
-                | self._overfit_gap(),
-                **self._overfit_gap(),
+                | self._overfit_options(),
+                **self._overfit_options(),
             }
         )
 
@@ -361,8 +361,8 @@ class Specs:
         points = ReleasedPlan(self.study).frontier_points(self.cost)
         return {"released": points} if points else {}
 
-    def _overfit_gap(self) -> dict:
-        """``frontier.overfit_gap`` in a spec only when set (unset, the specs and their hashes are
-        what they were before the key existed)."""
-        gap = self.study.frontier.get("overfit_gap")
-        return {} if gap is None else {"overfit_gap": gap}
+    def _overfit_options(self) -> dict:
+        """``frontier.overfit_gap`` and ``overfit_hold`` in a spec only when set (unset, the specs
+        and their hashes are what they were before the keys existed)."""
+        fr = self.study.frontier
+        return {k: fr[k] for k in ("overfit_gap", "overfit_hold") if fr.get(k) is not None}

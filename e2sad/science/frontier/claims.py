@@ -250,20 +250,24 @@ def fgsm_rs_reproduces_published(df: pd.DataFrame, spec: dict) -> list[Check]:
     return out
 
 
+def overfitting_rule(spec: dict) -> str:
+    """The catastrophic-overfitting detector's rule (:func:`.snapshots.catastrophic_overfitting`)
+    in words, with the snapshot spec's ``overfit_drop`` and, when set, ``overfit_hold`` and
+    ``overfit_gap``: the statement and the snapshots page both say it."""
+    hold = spec.get("overfit_hold")
+    held = f"holds (falls by at most {hold:.2f}) or rises" if hold else "holds or rises"
+    gap = spec.get("overfit_gap")
+    return (
+        f"iterative accuracy down by more than {spec['overfit_drop']:.2f} between snapshots while the "
+        f"single-step accuracy {held}" + (f", or single-step above iterative by more than {gap:.2f}" if gap else "")
+    )
+
+
 def no_defense_overfits_catastrophically(snapshots: pd.DataFrame | None, spec: dict) -> Check:
     """FAIL when a snapshot is flagged by :func:`catastrophic_overfitting` (the ``catastrophic_overfitting``
     column of ``snapshots.csv``); NOT RUN without snapshots."""
     name = "no_defense_overfits_catastrophically"
-    s = (
-        "no defense overfits catastrophically along training (iterative accuracy down by more than "
-        f"{spec['overfit_drop']:.2f} between snapshots while the single-step accuracy holds or rises"
-        + (
-            f", or single-step above iterative by more than {spec['overfit_gap']:.2f}"
-            if spec.get("overfit_gap")
-            else ""
-        )
-        + ")"
-    )
+    s = f"no defense overfits catastrophically along training ({overfitting_rule(spec)})"
     if snapshots is None or not len(snapshots):
         return Check.not_run(name, s, "no snapshots along training")
     hit = snapshots[snapshots["catastrophic_overfitting"].astype(str).str.lower() == "true"]
